@@ -1,0 +1,1 @@
+"""Measurement: turns engine request events and meter readings into run records."""

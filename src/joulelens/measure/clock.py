@@ -1,0 +1,11 @@
+"""The one clock every event and reading is stamped with.
+
+Request events and meter samples must share a clock so a steady-state window cut from
+request events can be applied to energy readings; ``time.monotonic`` never jumps with NTP.
+"""
+
+from __future__ import annotations
+
+import time
+
+now_s = time.monotonic
