@@ -164,7 +164,9 @@ def required_metric_fields(kind: RunKind, task: str) -> tuple[str, ...]:
     if kind is not RunKind.DIFFUSION:
         return LLM_METRIC_FIELDS
     unit = generation_unit(task)
-    return DIFFUSION_METRIC_FIELDS + (VIDEO_METRIC_FIELDS if unit == "video" else IMAGE_METRIC_FIELDS)
+    return DIFFUSION_METRIC_FIELDS + (
+        VIDEO_METRIC_FIELDS if unit == "video" else IMAGE_METRIC_FIELDS
+    )
 
 
 class RequestRow(_Model):
@@ -306,9 +308,7 @@ class RunRecord(_Model):
         fields = required_metric_fields(self.kind, self.task)
         unexplained = [f for f in fields if getattr(self, f) is None and f not in self.missing]
         if unexplained:
-            raise ValueError(
-                "null without a reason in 'missing': " + ", ".join(unexplained)
-            )
+            raise ValueError("null without a reason in 'missing': " + ", ".join(unexplained))
         if self.stable is False and not self.unstable_reasons:
             raise ValueError("an unstable run needs unstable_reasons")
         return self
@@ -363,7 +363,7 @@ class RunRecord(_Model):
 
     @property
     def energy_unit(self) -> str:
-        """"token", "image" or "video": what one unit of work is."""
+        """ "token", "image" or "video": what one unit of work is."""
         return generation_unit(self.task) if self.is_diffusion else "token"
 
 
@@ -375,4 +375,3 @@ def stable_run_id(prefix: str, key: dict[str, Any]) -> str:
 
 def missing_reasons(fields: tuple[str, ...] | list[str], reason: str) -> dict[str, str]:
     return dict.fromkeys(fields, reason)
-

@@ -1,0 +1,1 @@
+"""Analysis over stored runs: summaries, diagnosis, the paper's study, planning."""

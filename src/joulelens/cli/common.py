@@ -1,0 +1,167 @@
+"""Shared CLI pieces: the --store option, output formats and record tables."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Sequence
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from joulelens.errors import InputError
+from joulelens.records import RunRecord
+from joulelens.store import STORE_ENV, Store
+
+console = Console()
+err_console = Console(stderr=True)
+
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--store",
+        envvar=STORE_ENV,
+        help=f"Store directory (default: the user data dir; or ${STORE_ENV}).",
+        show_default=False,
+    ),
+]
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    parquet = "parquet"
+
+
+class DocFormat(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+def open_store(path: Path | None) -> Store:
+    return Store(path)
+
+
+def fmt_num(value: float | None, digits: int = 3) -> str:
+    """Significant-digit formatting for tables; a missing value shows as '—', never 0."""
+    if value is None:
+        return "—"
+    if value == 0:
+        return "0"
+    if abs(value) >= 10**digits:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}g}"
+
+
+def record_row(r: RunRecord) -> dict[str, Any]:
+    """The flat view of a record used by tables, CSV and Parquet exports."""
+    row = r.model_dump(
+        mode="json",
+        exclude={
+            "output_length_distribution",
+            "energy_components",
+            "config",
+            "missing",
+            "provenance",
+            "artifacts",
+        },
+    )
+    row["unstable_reasons"] = "; ".join(r.unstable_reasons)
+    row["warnings"] = "; ".join(r.warnings)
+    row["source"] = r.provenance.source.value
+    row["source_version"] = r.provenance.source_version
+    row["energy_unit"] = r.energy_unit
+    row["energy_per_unit_joules"] = r.energy_per_unit_joules
+    return row
+
+
+def emit_records(records: Sequence[RunRecord], fmt: OutputFormat, output: Path | None) -> None:
+    if fmt is OutputFormat.table:
+        console.print(records_table(records))
+        return
+    if fmt is OutputFormat.json:
+        text = "[" + ",\n".join(r.model_dump_json() for r in records) + "]\n"
+        _write_text(text, output)
+        return
+    rows = [record_row(r) for r in records]
+    if fmt is OutputFormat.csv:
+        buf = io.StringIO()
+        names = list(rows[0]) if rows else ["run_id"]
+        writer = csv.DictWriter(buf, fieldnames=names, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        _write_text(buf.getvalue(), output)
+        return
+    if output is None:
+        raise InputError("parquet output needs a file", field="--output")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from joulelens.store.files import atomic_write_bytes
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pylist(rows), sink)
+    atomic_write_bytes(output, sink.getvalue().to_pybytes())
+    err_console.print(f"wrote {len(rows)} runs to {output}")
+
+
+def emit_json(obj: Any, output: Path | None = None) -> None:
+    _write_text(json.dumps(obj, indent=2, default=str) + "\n", output)
+
+
+def _write_text(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    from joulelens.store.files import atomic_write_text
+
+    atomic_write_text(output, text)
+    err_console.print(f"wrote {output}")
+
+
+def records_table(records: Sequence[RunRecord], title: str | None = None) -> Table:
+    table = Table(title=title, show_lines=False)
+    for col, just in [
+        ("run id", "left"),
+        ("task", "left"),
+        ("model", "left"),
+        ("GPU", "left"),
+        ("#", "right"),
+        ("batch", "right"),
+        ("precision", "left"),
+        ("J/unit", "right"),
+        ("latency ms", "right"),
+        ("throughput/s", "right"),
+        ("power W", "right"),
+        ("stable", "center"),
+        ("energy", "left"),
+    ]:
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    for r in records:
+        stable = "yes" if r.stable else ("no" if r.stable is False else "?")
+        if r.status.value == "failed":
+            stable = "failed"
+        table.add_row(
+            r.run_id,
+            r.task,
+            r.nickname or r.model_id,
+            r.gpu_model or "—",
+            str(r.num_gpus),
+            str(r.batch) if r.batch is not None else "—",
+            r.weight_precision or "—",
+            f"{fmt_num(r.energy_per_unit_joules)} /{r.energy_unit}",
+            fmt_num(r.latency_ms),
+            fmt_num(r.throughput_units_per_sec),
+            fmt_num(r.avg_power_watts),
+            stable,
+            f"{r.energy_boundary.value} {r.energy_method.value}",
+        )
+    return table

@@ -1,0 +1,153 @@
+"""Data commands: import, runs, summary and store maintenance."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from joulelens.cli.common import (
+    OutputFormat,
+    StoreOpt,
+    console,
+    emit_json,
+    emit_records,
+    err_console,
+    fmt_num,
+    open_store,
+)
+from joulelens.store import RunFilter
+
+import_app = typer.Typer(
+    help="Import results from other tools into the store.", no_args_is_help=True
+)
+store_app = typer.Typer(help="Inspect and maintain the run store.", no_args_is_help=True)
+
+
+@import_app.command("mlenergy")
+def import_mlenergy(
+    source: Annotated[str, typer.Argument(help="Leaderboard JSON directory or base URL.")],
+    store: StoreOpt = None,
+) -> None:
+    """Import the ML.ENERGY Leaderboard's published JSON (index.json, tasks/, models/)."""
+    from joulelens.ingest.mlenergy_leaderboard import read_leaderboard
+
+    started = time.perf_counter()
+    records = read_leaderboard(source)
+    st = open_store(store)
+    before = len(st.catalog.run_ids())
+    st.put_many(records)
+    after = len(st.catalog.run_ids())
+    console.print(
+        f"imported {len(records)} configurations from {source} "
+        f"({after - before} new, {len(records) - (after - before)} updated) "
+        f"into {st.root} in {time.perf_counter() - started:.2f} s"
+    )
+
+
+def _filter(
+    task: str | None,
+    model: str | None,
+    gpu: str | None,
+    num_gpus: int | None,
+    batch_min: int | None,
+    batch_max: int | None,
+    precision: str | None,
+    stable: bool,
+    include_failed: bool = False,
+) -> RunFilter:
+    return RunFilter(
+        task=task,
+        model=model,
+        gpu_model=gpu,
+        num_gpus=num_gpus,
+        batch_min=batch_min,
+        batch_max=batch_max,
+        precision=precision,
+        stable_only=stable,
+        include_failed=include_failed,
+    )
+
+
+def runs(
+    task: Annotated[str | None, typer.Option(help="Task id, e.g. gpqa.")] = None,
+    model: Annotated[str | None, typer.Option(help="Substring of model id or nickname.")] = None,
+    gpu: Annotated[str | None, typer.Option(help="GPU model, e.g. B200.")] = None,
+    num_gpus: Annotated[int | None, typer.Option(help="GPU count.")] = None,
+    batch_min: Annotated[int | None, typer.Option(help="Smallest batch (max_num_seqs).")] = None,
+    batch_max: Annotated[int | None, typer.Option(help="Largest batch.")] = None,
+    precision: Annotated[str | None, typer.Option(help="e.g. fp8 or bfloat16.")] = None,
+    stable: Annotated[bool, typer.Option("--stable", help="Stable runs only.")] = False,
+    failed: Annotated[bool, typer.Option("--failed", help="Include failed runs.")] = False,
+    fmt: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.table,
+    output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """List runs in the store, filtered; JSON prints an array of full run records."""
+    flt = _filter(task, model, gpu, num_gpus, batch_min, batch_max, precision, stable, failed)
+    emit_records(open_store(store).query(flt), fmt, output)
+
+
+def summary(
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json")] = "table",
+    store: StoreOpt = None,
+) -> None:
+    """Per-task summary of the store: runs, models, GPUs, energy per unit of work."""
+    from joulelens.analysis.summary import summarize_tasks
+
+    rows = summarize_tasks(open_store(store).query())
+    if fmt == "json":
+        emit_json([dataclasses.asdict(r) for r in rows])
+        return
+    table = Table(title="joulelens store: per-task summary (energy boundary: as recorded)")
+    for col in [
+        "task",
+        "runs",
+        "stable",
+        "models",
+        "GPUs",
+        "min J/unit",
+        "median J/unit",
+        "median output tokens",
+    ]:
+        table.add_column(col, justify="left" if col in ("task", "GPUs") else "right")
+    for r in rows:
+        table.add_row(
+            r.task,
+            str(r.runs),
+            str(r.stable_runs),
+            str(r.models),
+            ", ".join(r.gpu_models),
+            f"{fmt_num(r.min_energy_per_unit_joules)} /{r.energy_unit}",
+            f"{fmt_num(r.median_energy_per_unit_joules)} /{r.energy_unit}",
+            fmt_num(r.median_output_len),
+        )
+    console.print(table)
+
+
+@store_app.command("rebuild")
+def store_rebuild(store: StoreOpt = None) -> None:
+    """Recreate the DuckDB catalog from the run files."""
+    st = open_store(store)
+    started = time.perf_counter()
+    n = st.rebuild()
+    console.print(f"catalog rebuilt from {n} run files in {time.perf_counter() - started:.2f} s")
+
+
+@store_app.command("info")
+def store_info(store: StoreOpt = None) -> None:
+    """Where the store is and how many runs it holds."""
+    st = open_store(store)
+    console.print(f"store: {st.root}\nruns: {len(st.catalog.run_ids())}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(import_app, name="import")
+    app.add_typer(store_app, name="store")
+    app.command("runs")(runs)
+    app.command("summary")(summary)
+    _ = err_console

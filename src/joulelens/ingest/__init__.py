@@ -1,0 +1,1 @@
+"""Importers: published ML.ENERGY results and raw ML.ENERGY Benchmark result directories."""
