@@ -1,0 +1,48 @@
+"""A stand-in for ``vllm serve`` at the process boundary: parses the same argv, serves /health.
+
+Behaviour is chosen by FAKE_VLLM_MODE: "ok" (healthy after FAKE_VLLM_DELAY s), "crash"
+(exits 3 after logging), "stall" (logs once, never healthy), "leak" (prints the HF token).
+"""
+
+import argparse
+import os
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("cmd")
+    parser.add_argument("model")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--max-num-seqs", type=int, required=True)
+    args, _ = parser.parse_known_args()
+    mode = os.environ.get("FAKE_VLLM_MODE", "ok")
+    print(f"INFO starting fake vllm for {args.model} max_num_seqs={args.max_num_seqs}", flush=True)
+    if mode == "leak":
+        print(f"DEBUG token is {os.environ.get('HF_TOKEN')}", flush=True)
+    if mode == "crash":
+        print("ERROR CUDA out of memory", flush=True)
+        sys.exit(3)
+    if mode == "stall":
+        time.sleep(3600)
+    time.sleep(float(os.environ.get("FAKE_VLLM_DELAY", "0.5")))
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            code = 200 if self.path == "/health" else 404
+            self.send_response(code)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *a: object) -> None:
+            pass
+
+    print("INFO Application startup complete.", flush=True)
+    ThreadingHTTPServer((args.host, args.port), Handler).serve_forever()
+
+
+if __name__ == "__main__":
+    main()
