@@ -1,0 +1,63 @@
+"""Energy meters: read-only sources of joules (GPUs, RAPL, a CPU-time estimate).
+
+Typical use::
+
+    with detect_meters() as meters:
+        idle = measure_idle_power(meters)          # W per boundary, for the static share
+        with TimelineSampler(meters) as sampler:   # 10 Hz power/temperature/energy
+            meters.begin_window("run")
+            ...                                    # the workload
+            window = meters.end_window("run")      # J per device, totals per boundary
+        timeline = sampler.timeline
+
+Neither ``pynvml`` nor ``psutil`` is imported until a meter needs it. Fakes for tests live
+in :mod:`joulelens.meters.fake`. See ``docs/meters.md``.
+"""
+
+from joulelens.meters.base import (
+    SHORT_WINDOW_PERIODS,
+    Meter,
+    Reading,
+    SensorUnavailable,
+    SeriesSink,
+    UnavailableMeter,
+    WindowResult,
+)
+from joulelens.meters.cpu_estimate import DEFAULT_WATTS_PER_CORE, CpuTimeMeter
+from joulelens.meters.detect import CpuEstimateMode, detect_meters
+from joulelens.meters.idle import DEFAULT_IDLE_DURATION_S, IdlePower, measure_idle_power
+from joulelens.meters.meterset import MeterSet
+from joulelens.meters.nvml import GpuBackend, NvmlGpuMeter, PynvmlBackend
+from joulelens.meters.rapl import RaplZoneMeter
+from joulelens.meters.sampler import DEFAULT_PERIOD_S, TimelineSampler
+from joulelens.meters.timeline import Timeline, energy_between_j, integrate_power_j
+from joulelens.meters.totals import boundary_totals, weakest_method
+
+__all__ = [
+    "DEFAULT_IDLE_DURATION_S",
+    "DEFAULT_PERIOD_S",
+    "DEFAULT_WATTS_PER_CORE",
+    "SHORT_WINDOW_PERIODS",
+    "CpuEstimateMode",
+    "CpuTimeMeter",
+    "GpuBackend",
+    "IdlePower",
+    "Meter",
+    "MeterSet",
+    "NvmlGpuMeter",
+    "PynvmlBackend",
+    "RaplZoneMeter",
+    "Reading",
+    "SensorUnavailable",
+    "SeriesSink",
+    "Timeline",
+    "TimelineSampler",
+    "UnavailableMeter",
+    "WindowResult",
+    "boundary_totals",
+    "detect_meters",
+    "energy_between_j",
+    "integrate_power_j",
+    "measure_idle_power",
+    "weakest_method",
+]

@@ -1,0 +1,123 @@
+"""Several meters read as one: windows per device, then sums per boundary."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
+from types import TracebackType
+
+from joulelens.errors import MeterError
+from joulelens.measure.clock import now_s
+from joulelens.meters.base import Clock, Meter, WindowResult
+from joulelens.meters.totals import boundary_totals
+from joulelens.records.schema import EnergyBoundary
+
+
+class MeterSet:
+    """A composite of meters (GPUs, RAPL zones, CPU estimate) with the same window calls.
+
+    ``notes`` says what detection found missing or doubtful (e.g. ``CUDA_VISIBLE_DEVICES``
+    entries CUDA ignores); copy them into the run record's warnings. An empty set is valid:
+    its windows have no components and no totals.
+    """
+
+    def __init__(
+        self,
+        meters: Iterable[Meter],
+        *,
+        notes: Iterable[str] = (),
+        on_close: Iterable[Callable[[], None]] = (),
+        clock: Clock = now_s,
+    ) -> None:
+        self.meters: tuple[Meter, ...] = tuple(meters)
+        names = [m.name for m in self.meters]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"meter names must be unique, repeated: {', '.join(duplicates)}")
+        self.notes: tuple[str, ...] = tuple(notes)
+        self._on_close = list(on_close)
+        self._clock = clock
+        self._open: dict[str, float] = {}
+
+    def __repr__(self) -> str:
+        return f"MeterSet({', '.join(m.name for m in self.meters)})"
+
+    def __iter__(self) -> Iterator[Meter]:
+        return iter(self.meters)
+
+    def __len__(self) -> int:
+        return len(self.meters)
+
+    def __getitem__(self, name: str) -> Meter:
+        for meter in self.meters:
+            if meter.name == name:
+                return meter
+        raise KeyError(name)
+
+    @property
+    def boundaries(self) -> tuple[EnergyBoundary, ...]:
+        """Boundaries covered by at least one meter, in enum order."""
+        present = {m.boundary for m in self.meters}
+        return tuple(b for b in EnergyBoundary if b in present)
+
+    def begin_window(self, name: str) -> None:
+        if name in self._open:
+            raise MeterError(f"window {name!r} is already open")
+        opened: list[Meter] = []
+        try:
+            for meter in self.meters:
+                meter.begin_window(name)
+                opened.append(meter)
+        except BaseException:
+            for meter in opened:  # leave no half-open window behind
+                with contextlib.suppress(MeterError):
+                    meter.end_window(name)
+            raise
+        self._open[name] = self._clock()
+
+    def end_window(self, name: str) -> WindowResult:
+        """Close ``name`` on every meter; one failure still closes the rest, then raises."""
+        begun_s = self._open.pop(name, None)
+        if begun_s is None:
+            raise MeterError(f"no open window named {name!r}")
+        results: list[WindowResult] = []
+        failure: MeterError | None = None
+        for meter in self.meters:
+            try:
+                results.append(meter.end_window(name))
+            except MeterError as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+        components = tuple(c for r in results for c in r.components)
+        if results:
+            start_s = min(r.start_s for r in results)
+            end_s = max(r.end_s for r in results)
+        else:
+            start_s, end_s = begun_s, self._clock()
+        return WindowResult(
+            name=name,
+            start_s=start_s,
+            end_s=end_s,
+            components=components,
+            totals=boundary_totals(components),
+            warnings=tuple(w for r in results for w in r.warnings),
+        )
+
+    def close(self) -> None:
+        for meter in self.meters:
+            meter.close()
+        callbacks, self._on_close = self._on_close, []
+        for callback in callbacks:
+            callback()
+
+    def __enter__(self) -> MeterSet:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

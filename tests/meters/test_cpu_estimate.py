@@ -1,0 +1,72 @@
+"""The CPU-time estimate on this real machine (no fakes: psutil reads /proc)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from joulelens.errors import MeterError
+from joulelens.meters import CpuTimeMeter
+from joulelens.records.schema import EnergyBoundary, EnergyMethod
+
+
+def _spin(seconds: float) -> None:
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
+@pytest.mark.parametrize("scope", ["system", "process"])
+def test_busy_loop_gives_positive_estimated_energy(scope):
+    meter = CpuTimeMeter(scope, watts_per_core=10.0)
+    meter.begin_window("busy")
+    _spin(0.3)
+    window = meter.end_window("busy")
+    (component,) = window.components
+    assert component.method is EnergyMethod.ESTIMATED
+    assert component.boundary is EnergyBoundary.CPU
+    assert component.name == f"cpu-estimate:{scope}@10W-per-cpu"
+    # 0.3 CPU-s of our own at 10 W; CPU time is counted in 10 ms ticks.
+    assert component.joules is not None and component.joules >= 2.5
+    if scope == "process":
+        assert component.joules <= 4.5
+
+
+def test_watts_per_core_scales_the_estimate():
+    low, high = (
+        CpuTimeMeter("process", watts_per_core=5.0),
+        CpuTimeMeter("process", watts_per_core=20.0),
+    )
+    low.begin_window("w")
+    high.begin_window("w")
+    _spin(0.3)
+    low_j = low.end_window("w").components[0].joules
+    high_j = high.end_window("w").components[0].joules
+    assert low_j is not None and high_j is not None
+    assert high_j / low_j == pytest.approx(4.0, rel=0.15)
+
+
+def test_process_tree_counts_children():
+    meter = CpuTimeMeter("process", watts_per_core=1.0)
+    meter.begin_window("w")
+    spin_child = (
+        "import time\nend = time.process_time() + 0.5\nwhile time.process_time() < end: pass"
+    )
+    child = subprocess.Popen([sys.executable, "-c", spin_child])
+    while child.poll() is None:  # a sampler's reads: a child's time is seen while it lives
+        meter.read()
+        time.sleep(0.02)
+    joules = meter.end_window("w").components[0].joules
+    assert joules is not None and joules >= 0.35  # most of the child's 0.5 CPU-s (1 W/cpu)
+
+
+def test_rejects_nonsense():
+    with pytest.raises(ValueError):
+        CpuTimeMeter(watts_per_core=0.0)
+    with pytest.raises(ValueError):
+        CpuTimeMeter("node")
+    with pytest.raises(MeterError):
+        CpuTimeMeter("process", pid=2**22 + 12345)  # above Linux's pid_max
