@@ -50,7 +50,7 @@ def test_watts_per_core_scales_the_estimate():
 
 
 def test_process_tree_counts_children():
-    meter = CpuTimeMeter("process", watts_per_core=1.0)
+    meter = CpuTimeMeter("process", watts_per_core=1.0, tree_refresh_s=0.0)
     meter.begin_window("w")
     spin_child = (
         "import time\nend = time.process_time() + 0.5\nwhile time.process_time() < end: pass"
@@ -70,3 +70,22 @@ def test_rejects_nonsense():
         CpuTimeMeter("node")
     with pytest.raises(MeterError):
         CpuTimeMeter("process", pid=2**22 + 12345)  # above Linux's pid_max
+
+
+def test_children_between_tree_refreshes_are_missed():
+    meter = CpuTimeMeter("process", watts_per_core=1.0, tree_refresh_s=3600.0)
+    spin_child = (
+        "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass"
+    )
+    child = subprocess.Popen([sys.executable, "-c", spin_child])
+    seen_early = meter.read().energy_j
+    child.wait()
+    assert seen_early is not None and meter.read().energy_j == pytest.approx(seen_early, abs=0.05)
+
+
+def test_proc_stat_fast_path_agrees_with_psutil():
+    meter = CpuTimeMeter("system")
+    fast_s = meter.cpu_seconds()
+    meter.close()  # drops the held /proc/stat: psutil from here on
+    slow_s = meter.cpu_seconds()
+    assert slow_s == pytest.approx(fast_s, abs=0.1)

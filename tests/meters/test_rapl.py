@@ -135,13 +135,16 @@ def test_permission_denied_names_the_kernel_policy(tmp_path: Path):
     assert "permission denied" in meter.reason and "root-only" in meter.reason
 
 
-def test_counter_vanishing_mid_run_fails_the_window(tmp_path: Path):
+def test_unreadable_counter_mid_run_fails_the_window(tmp_path: Path):
     FakeRaplTree(tmp_path, [FakeRaplZone("intel-rapl:0", "package-0", 7)])
     meter = open_rapl_meters(tmp_path, clock=FakeClock())[0]
     meter.begin_window("w")
-    (tmp_path / "intel-rapl:0" / "energy_uj").unlink()
+    (tmp_path / "intel-rapl:0" / "energy_uj").write_text("")  # what a dying zone can return
     with pytest.raises(MeterError, match="cannot read"):
         meter.end_window("w")
+    meter.close()
+    with pytest.raises(MeterError, match="closed"):
+        meter.read()
 
 
 def test_permission_error_maps_to_kernel_policy_reason(tmp_path: Path):

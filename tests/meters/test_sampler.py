@@ -68,7 +68,7 @@ def test_period_is_kept_on_the_real_clock():
 def test_gpu_series_and_columnar_output():
     clock = FakeClock(100.0)
     meters = fake_gpu_meters([FakeGpu("GPU-a", PowerTrace.constant(300.0))], clock)
-    sampler = TimelineSampler(meters, clock=clock)
+    sampler = TimelineSampler(meters, clock=clock, state_period_s=None)
     for _ in range(5):
         sampler.sample_once()
         clock.advance(0.1)
@@ -91,6 +91,19 @@ def test_gpu_series_and_columnar_output():
     assert rows[0].t_s == pytest.approx(0.0)
     columns = timeline.to_columns(origin_s=100.0)
     assert len(columns["t_s"]) == len(columns["series"]) == len(columns["value"]) == 35
+
+
+def test_device_state_is_read_less_often_than_power():
+    clock = FakeClock(100.0)
+    meters = fake_gpu_meters([FakeGpu("GPU-a", PowerTrace.constant(300.0))], clock)
+    sampler = TimelineSampler(meters, clock=clock, period_s=0.1, state_period_s=0.5)
+    for _ in range(10):
+        sampler.sample_once()
+        clock.advance(0.1)
+    power_times, _ = sampler.timeline.series("power_watts:gpu:0")
+    temp_times, _ = sampler.timeline.series("temperature_c:gpu:0")
+    assert len(power_times) == 10
+    assert list(temp_times) == pytest.approx([100.0, 100.5])
 
 
 def test_power_derived_from_rapl_counter(tmp_path: Path):

@@ -29,13 +29,14 @@ from joulelens.meters.idle import DEFAULT_IDLE_DURATION_S, IdlePower, measure_id
 from joulelens.meters.meterset import MeterSet
 from joulelens.meters.nvml import GpuBackend, NvmlGpuMeter, PynvmlBackend
 from joulelens.meters.rapl import RaplZoneMeter
-from joulelens.meters.sampler import DEFAULT_PERIOD_S, TimelineSampler
+from joulelens.meters.sampler import DEFAULT_PERIOD_S, DEFAULT_STATE_PERIOD_S, TimelineSampler
 from joulelens.meters.timeline import Timeline, energy_between_j, integrate_power_j
 from joulelens.meters.totals import boundary_totals, weakest_method
 
 __all__ = [
     "DEFAULT_IDLE_DURATION_S",
     "DEFAULT_PERIOD_S",
+    "DEFAULT_STATE_PERIOD_S",
     "DEFAULT_WATTS_PER_CORE",
     "SHORT_WINDOW_PERIODS",
     "CpuEstimateMode",

@@ -55,7 +55,9 @@ class Meter(Protocol):
     ``update_period_s`` is how often the source refreshes its value; windows shorter than
     ``SHORT_WINDOW_PERIODS`` of them carry a warning. ``offers_power`` says whether
     :meth:`sample` writes a ``power_watts:<name>`` series itself; when it does not, the
-    timeline sampler derives power from counter deltas.
+    timeline sampler derives power from counter deltas. :meth:`sample` writes power on
+    every call and slowly changing device state (temperature, utilization, clocks, memory,
+    power limit) only when ``state`` is true, so the sampler can read state less often.
     """
 
     @property
@@ -70,7 +72,7 @@ class Meter(Protocol):
     def offers_power(self) -> bool: ...
 
     def read(self) -> Reading: ...
-    def sample(self, t_s: float, sink: SeriesSink) -> None: ...
+    def sample(self, t_s: float, sink: SeriesSink, *, state: bool = True) -> None: ...
     def window_warnings(self, start_s: float, end_s: float) -> tuple[str, ...]: ...
     def begin_window(self, name: str) -> None: ...
     def end_window(self, name: str) -> WindowResult: ...
@@ -217,7 +219,7 @@ class UnavailableMeter:
     def read(self) -> Reading:
         return Reading(self._clock(), None, self.reason)
 
-    def sample(self, t_s: float, sink: SeriesSink) -> None:
+    def sample(self, t_s: float, sink: SeriesSink, *, state: bool = True) -> None:
         return None
 
     def window_warnings(self, start_s: float, end_s: float) -> tuple[str, ...]:

@@ -57,13 +57,15 @@ class PowerTrace:
     """Power in W, linear between ``(t_s, watts)`` points and constant outside them."""
 
     points: tuple[tuple[float, float], ...]
+    _times: tuple[float, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.points:
             raise ValueError("a power trace needs at least one point")
-        times = [t for t, _ in self.points]
-        if times != sorted(times):
+        times = tuple(t for t, _ in self.points)
+        if list(times) != sorted(times):
             raise ValueError("power trace points must be in time order")
+        object.__setattr__(self, "_times", times)
 
     @classmethod
     def constant(cls, watts: float) -> PowerTrace:
@@ -83,8 +85,7 @@ class PowerTrace:
         return cls(tuple(points))
 
     def power_w(self, t_s: float) -> float:
-        times = [t for t, _ in self.points]
-        i = bisect_right(times, t_s)
+        i = bisect_right(self._times, t_s)
         if i == 0:
             return self.points[0][1]
         if i == len(self.points):

@@ -126,6 +126,13 @@ class PynvmlBackend:
             self._instant_power[index] = False
         return int(self._call("read power", nvml.nvmlDeviceGetPowerUsage, handle))
 
+    def power_source(self, index: int) -> str:
+        """Which NVML reading :meth:`power_mw` uses for this GPU (after its first call)."""
+        instant = self._instant_power.get(index)
+        if instant is None:
+            return "not read yet"
+        return "instant (NVML_FI_DEV_POWER_INSTANT)" if instant else "nvmlDeviceGetPowerUsage"
+
     def temperature_c(self, index: int) -> float:
         nvml = self._nvml
         return float(
@@ -211,6 +218,7 @@ class NvmlGpuMeter:
             self._integrator = PowerIntegrator(self._power_w, clock=clock, period_s=poll_period_s)
             self.update_period_s = poll_period_s or NVML_COUNTER_PERIOD_S
         self._sensors = self._probe_sensors()
+        self._power_sensors = tuple(s for s in self._sensors if s[0].startswith("power_watts:"))
         self._windows = Windows(self)
         self._lock = threading.Lock()
 
@@ -223,7 +231,7 @@ class NvmlGpuMeter:
     def _probe_sensors(self) -> tuple[tuple[str, Callable[[], float]], ...]:
         b, i, n = self._backend, self.nvml_index, self.name
         candidates: tuple[tuple[str, Callable[[], float]], ...] = (
-            (f"power_watts:{n}", self._power_w),
+            (f"power_watts:{n}", self._power_w),  # first: sampled on every tick
             (f"temperature_c:{n}", lambda: b.temperature_c(i)),
             (f"gpu_utilization_pct:{n}", lambda: b.utilization_pct(i)),
             (f"sm_clock_mhz:{n}", lambda: b.sm_clock_mhz(i)),
@@ -250,8 +258,9 @@ class NvmlGpuMeter:
         energy_j = mj_to_j(self._backend.energy_mj(self.nvml_index))
         return Reading(self._clock(), energy_j)
 
-    def sample(self, t_s: float, sink: SeriesSink) -> None:
-        for series, read in self._sensors:
+    def sample(self, t_s: float, sink: SeriesSink, *, state: bool = True) -> None:
+        sensors = self._sensors if state else self._power_sensors
+        for series, read in sensors:
             sink.append(series, t_s, read())
 
     def window_warnings(self, start_s: float, end_s: float) -> tuple[str, ...]:

@@ -4,8 +4,9 @@ Cheap by design (target < 1% of one core at 10 Hz): one thread sleeping on
 ``Event.wait`` until the next deadline of a fixed schedule ``start + k * period`` (so no
 drift accumulates; missed deadlines are skipped, never burst), per-series pre-built names,
 and points appended to ``array('d')`` columns rather than objects. Each tick records every
-meter's cumulative energy (``energy_joules:<meter>``), the meter's own sensors, and for
-meters without a power sensor (RAPL, CPU estimate) power derived from the energy delta
+meter's cumulative energy (``energy_joules:<meter>``) and its power sensor; device state
+(temperature, utilization, clocks, memory, power limit) comes every ``state_period_s``. For
+meters without a power sensor (RAPL, CPU estimate) power is derived from the energy delta
 since the previous tick, stamped at the end of that interval.
 """
 
@@ -24,6 +25,9 @@ from joulelens.meters.base import Clock, Meter, UnavailableMeter
 from joulelens.meters.timeline import Timeline
 
 DEFAULT_PERIOD_S = 0.1
+# Temperature, utilization, clocks, memory and power limit change slowly (the paper samples
+# temperature at 2 Hz); reading them at 10 Hz would cost 5 more NVML calls per GPU a tick.
+DEFAULT_STATE_PERIOD_S = 0.5
 
 
 def next_tick(start_s: float, period_s: float, now: float, done_ticks: int) -> int:
@@ -49,6 +53,9 @@ class _Track:
 class TimelineSampler:
     """Samples meters every ``period_s`` on a background thread into a :class:`Timeline`.
 
+    Energy and power are read every tick, device state every ``state_period_s`` (``None``:
+    every tick too).
+
     Use as a context manager or ``start()``/``stop()``; both take a sample on the caller's
     thread, so windows opened after ``start`` and closed before ``stop`` are covered by
     the ``energy_joules:*`` series. A meter failing mid-run stops the
@@ -61,12 +68,17 @@ class TimelineSampler:
         meters: Iterable[Meter],
         *,
         period_s: float = DEFAULT_PERIOD_S,
+        state_period_s: float | None = DEFAULT_STATE_PERIOD_S,
         clock: Clock = now_s,
         timeline: Timeline | None = None,
     ) -> None:
         if period_s <= 0:
             raise ValueError(f"period_s must be positive, got {period_s}")
+        if state_period_s is not None and state_period_s <= 0:
+            raise ValueError(f"state_period_s must be positive, got {state_period_s}")
         self.period_s = period_s
+        # Device state every n-th tick (at least every tick).
+        self.state_every = 1 if state_period_s is None else max(1, round(state_period_s / period_s))
         self.timeline = timeline if timeline is not None else Timeline()
         self._clock = clock
         self._tracks = [
@@ -117,6 +129,7 @@ class TimelineSampler:
     def sample_once(self) -> None:
         """One tick on the caller's thread: energy, derived power and sensors of every meter."""
         t_s = self._clock()
+        state = self.ticks % self.state_every == 0
         timeline = self.timeline
         with timeline.lock:
             for track in self._tracks:
@@ -131,7 +144,7 @@ class TimelineSampler:
                         track.energy_series, reading.t_s, reading.energy_j - track.origin_j
                     )
                     track.last_t_s, track.last_j = reading.t_s, reading.energy_j
-                track.meter.sample(t_s, timeline)
+                track.meter.sample(t_s, timeline, state=state)
         self.ticks += 1
 
     def _run(self) -> None:
