@@ -181,11 +181,6 @@ class Windows:
             warnings=tuple(warnings),
         )
 
-    @property
-    def open_count(self) -> int:
-        with self._lock:
-            return len(self._open)
-
 
 class UnavailableMeter:
     """The null object: a source that is known to be absent, reported as null with a reason.

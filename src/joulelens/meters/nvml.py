@@ -9,7 +9,6 @@ polls integrated over time (method ``integrated``). The meter talks to a tiny
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -110,21 +109,29 @@ class PynvmlBackend:
             )
         )
 
+    def _instant_power_works(self, handle: Any) -> bool:
+        nvml = self._nvml
+        try:  # old nvidia-ml-py lacks the constant or the (field, scope) form
+            field = (nvml.NVML_FI_DEV_POWER_INSTANT, nvml.NVML_POWER_SCOPE_GPU)
+            value = nvml.nvmlDeviceGetFieldValues(handle, [field])[0]
+        except (AttributeError, TypeError, nvml.NVMLError):
+            return False
+        return bool(value.nvmlReturn == nvml.NVML_SUCCESS)
+
     def power_mw(self, index: int) -> int:
         nvml, handle = self._nvml, self._handle(index)
-        if self._instant_power.get(index, True):
-            field = (nvml.NVML_FI_DEV_POWER_INSTANT, nvml.NVML_POWER_SCOPE_GPU)
-            try:
-                value = self._call(
-                    "read instant power", nvml.nvmlDeviceGetFieldValues, handle, [field]
-                )[0]
-                if value.nvmlReturn == nvml.NVML_SUCCESS:
-                    self._instant_power[index] = True
-                    return int(value.value.uiVal)
-            except SensorUnavailable:
-                pass
-            self._instant_power[index] = False
-        return int(self._call("read power", nvml.nvmlDeviceGetPowerUsage, handle))
+        instant = self._instant_power.get(index)
+        if instant is None:  # decided once per GPU, so one timeline never mixes the two
+            instant = self._instant_power[index] = self._instant_power_works(handle)
+        if not instant:
+            return int(self._call("read power", nvml.nvmlDeviceGetPowerUsage, handle))
+        field = (nvml.NVML_FI_DEV_POWER_INSTANT, nvml.NVML_POWER_SCOPE_GPU)
+        value = self._call("read instant power", nvml.nvmlDeviceGetFieldValues, handle, [field])[0]
+        if value.nvmlReturn != nvml.NVML_SUCCESS:
+            raise MeterError(
+                f"NVML failed to read instant power of GPU {index}: {value.nvmlReturn}"
+            )
+        return int(value.value.uiVal)
 
     def power_source(self, index: int) -> str:
         """Which NVML reading :meth:`power_mw` uses for this GPU (after its first call)."""
@@ -190,7 +197,6 @@ class NvmlGpuMeter:
     """
 
     boundary = EnergyBoundary.GPU
-    offers_power = True
 
     def __init__(
         self,
@@ -219,8 +225,9 @@ class NvmlGpuMeter:
             self.update_period_s = poll_period_s or NVML_COUNTER_PERIOD_S
         self._sensors = self._probe_sensors()
         self._power_sensors = tuple(s for s in self._sensors if s[0].startswith("power_watts:"))
+        # Without a power sensor (counter only) the sampler derives power from the counter.
+        self.offers_power = bool(self._power_sensors)
         self._windows = Windows(self)
-        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"NvmlGpuMeter({self.name!r}, {self.model!r}, nvml={self.nvml_index}, {self.method})"
