@@ -70,13 +70,18 @@ def _fake_meters(backend_type: type[FakeNvmlBackend]) -> MeterSet:
     return MeterSet([NvmlGpuMeter(backend, 0, 0)])
 
 
+def _nap() -> str:
+    time.sleep(1.0)
+    return "a nap"
+
+
 @pytest.mark.parametrize(
     ("backend_type", "agrees"), [(FakeNvmlBackend, True), (_OverCountingBackend, False)]
 )
 def test_comparison_verdict(script, capsys, backend_type, agrees):
     ok = script.run_check(
         _fake_meters(backend_type),
-        lambda: time.sleep(1.0) or "a nap",
+        _nap,
         period_s=0.02,
         idle_before_s=0.1,
         idle_after_s=0.3,
