@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import threading
 import time
@@ -41,6 +42,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 MODEL = "test-model"
+STARTED = int(time.time())
 TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0)
 ITL_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
 E2E_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 60.0)
@@ -59,6 +61,7 @@ class ServerOptions:
     # Close a connection, unanswered, when its (n+1)-th request arrives: the race of a server
     # closing an idle keep-alive connection just as the client reuses it.
     drop_after_requests: int | None = None
+    default_chunks: int = 8  # chunks for a request with neither sse_test.chunks nor max_tokens
 
 
 @dataclass
@@ -275,8 +278,8 @@ class SSEServer:
         w: asyncio.StreamWriter,
     ) -> bool:
         t0 = time.monotonic()
-        max_tokens = request.get("max_tokens")
-        chunks = int(test.get("chunks", max_tokens or 8))
+        max_tokens = request.get("max_tokens", request.get("max_completion_tokens"))
+        chunks = int(test.get("chunks", max_tokens or self.options.default_chunks))
         per_chunk = int(test.get("tokens_per_chunk", 1))
         total = chunks * per_chunk
         prompt_tokens = int(test.get("prompt_tokens", 7))
@@ -288,6 +291,7 @@ class SSEServer:
         )
         if test.get("json") or not request.get("stream"):
             return _respond(w, 200, _json_answer(chat, prompt_tokens, total, finish))
+        special = {test.get(key) for key in ("drop_at", "stall_at", "malformed_at", "error_at")}
         w.write(
             b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
             b"transfer-encoding: chunked\r\n\r\n"
@@ -299,45 +303,60 @@ class SSEServer:
         itl_s = float(test.get("itl_s", 0.0))
         burst = int(test.get("burst", 16))
         words = " ".join(["tok"] * per_chunk)
+        out: list[bytes] = []  # framed events not yet written: one write per burst
+
+        def flush() -> None:
+            if out:
+                w.write(b"".join(out))
+                out.clear()
+
         if chat:
-            _send(w, make.event({"role": "assistant", "content": ""}, 0))
+            out.append(make.event("content", "", 0, None))
         if test.get("ttft_s"):
+            flush()
             await asyncio.sleep(float(test["ttft_s"]))
         first_s = None
         sent = 0
         for k in range(chunks):
-            if k == test.get("drop_at"):
-                w.transport.abort()
-                return False
-            if k == test.get("stall_at"):
-                await asyncio.sleep(float(test.get("stall_s", 1.0)))
-            if k == test.get("malformed_at"):
-                _send(w, b'data: {"choices": [{"delta": {"content": "x"\n\n')
-            if k == test.get("error_at"):
-                _send(w, b'data: {"error": {"message": "engine died", "code": 500}}\n\n')
-                _send(w, b"data: [DONE]\n\n")
-                w.write(b"0\r\n\r\n")
-                return True
+            if k in special:
+                flush()
+                if k == test.get("drop_at"):
+                    w.transport.abort()
+                    return False
+                if k == test.get("stall_at"):
+                    await asyncio.sleep(float(test.get("stall_s", 1.0)))
+                if k == test.get("malformed_at"):
+                    _send(w, b'data: {"choices": [{"delta": {"content": "x"\n\n')
+                if k == test.get("error_at"):
+                    _send(w, b'data: {"error": {"message": "engine died", "code": 500}}\n\n')
+                    _send(w, b"data: [DONE]\n\n")
+                    w.write(b"0\r\n\r\n")
+                    return True
             if k and itl_s:
+                flush()
                 await asyncio.sleep(itl_s - time.monotonic() % itl_s)
             field_name = reasoning_field if (chat and k < reasoning) else "content"
             sent += per_chunk
             last = k == chunks - 1
-            _send(w, make.event({field_name: words}, sent, finish if last and not chat else None))
+            out.append(make.event(field_name, words, sent, finish if last and not chat else None))
             if first_s is None:
                 first_s = time.monotonic()
             if empty_every and (k + 1) % empty_every == 0 and not last:
-                _send(w, make.event({"content": ""}, sent))
-            if not itl_s and k % burst == burst - 1:
+                out.append(make.event("content", "", sent, None))
+            if itl_s:
+                flush()
+            elif k % burst == burst - 1:
+                flush()
                 await w.drain()
                 await asyncio.sleep(0)  # let other streams interleave, like a batched step
         if chat:
-            _send(w, make.event({}, sent, finish))
+            out.append(make.event(None, "", sent, finish))
         if final_usage:
-            _send(w, make.usage_only(sent))
+            out.append(_framed(make.usage_only(sent)))
         if not test.get("no_done"):
-            _send(w, b"data: [DONE]\n\n")
-        w.write(b"0\r\n\r\n")
+            out.append(_framed(b"data: [DONE]\n\n"))
+        out.append(b"0\r\n\r\n")
+        flush()
         await w.drain()
         self._observe(test, engine, t0, first_s, sent, chunks)
         return True
@@ -361,42 +380,66 @@ class SSEServer:
 
 
 class _ChunkMaker:
-    """Builds vLLM-shaped chunk JSON with string templates (fast enough for benchmarks)."""
+    """vLLM-shaped chunk JSON from string templates; framed events are cached, so a
+    benchmark's server spends about a microsecond per chunk."""
 
     def __init__(self, chat: bool, prompt_tokens: int, continuous: bool) -> None:
         self.chat = chat
         self.prompt_tokens = prompt_tokens
         self.continuous = continuous
-        kind = "chat.completion.chunk" if chat else "text_completion"
-        self.head = (
-            f'data: {{"id":"cmpl-{id(self):x}","object":"{kind}","created":{int(time.time())},'
-            f'"model":"{MODEL}","choices":['
-        )
 
-    def _usage(self, completion: int) -> str:
-        total = self.prompt_tokens + completion
-        return (
-            f'"usage":{{"prompt_tokens":{self.prompt_tokens},"total_tokens":{total},'
-            f'"completion_tokens":{completion}}}'
+    def event(self, field: str | None, text: str, completion: int, finish: str | None) -> bytes:
+        """One framed chunk: ``{field: text}`` delta (chat; ``None`` = empty delta) or text."""
+        return _event(
+            self.chat, self.prompt_tokens, self.continuous, field, text, completion, finish
         )
-
-    def event(self, delta: dict[str, str], completion: int, finish: str | None = None) -> bytes:
-        reason = "null" if finish is None else f'"{finish}"'
-        if self.chat:
-            delta_json = json.dumps(delta)
-            choice = f'{{"index":0,"delta":{delta_json},"logprobs":null,"finish_reason":{reason}}}'
-        else:
-            text = json.dumps(next(iter(delta.values()), ""))
-            choice = f'{{"index":0,"text":{text},"logprobs":null,"finish_reason":{reason}}}'
-        usage = "," + self._usage(completion) if self.continuous else ""
-        return f"{self.head}{choice}]{usage}}}\n\n".encode()
 
     def usage_only(self, completion: int) -> bytes:
-        return f"{self.head}],{self._usage(completion)}}}\n\n".encode()
+        kind = "chat.completion.chunk" if self.chat else "text_completion"
+        usage = _usage(self.prompt_tokens, completion)
+        return f"{_head(kind)}],{usage}}}\n\n".encode()
+
+
+def _head(kind: str) -> str:
+    fields = f'"id":"cmpl-test","object":"{kind}","created":{STARTED},"model":"{MODEL}"'
+    return f'data: {{{fields},"choices":['
+
+
+def _usage(prompt_tokens: int, completion: int) -> str:
+    total = prompt_tokens + completion
+    return (
+        f'"usage":{{"prompt_tokens":{prompt_tokens},"total_tokens":{total},'
+        f'"completion_tokens":{completion}}}'
+    )
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _event(
+    chat: bool,
+    prompt_tokens: int,
+    continuous: bool,
+    field: str | None,
+    text: str,
+    completion: int,
+    finish: str | None,
+) -> bytes:
+    reason = "null" if finish is None else f'"{finish}"'
+    if chat:
+        delta = json.dumps({field: text} if field else {})
+        choice = f'{{"index":0,"delta":{delta},"logprobs":null,"finish_reason":{reason}}}'
+    else:
+        choice = f'{{"index":0,"text":{json.dumps(text)},"logprobs":null,"finish_reason":{reason}}}'
+    usage = "," + _usage(prompt_tokens, completion) if continuous else ""
+    kind = "chat.completion.chunk" if chat else "text_completion"
+    return _framed(f"{_head(kind)}{choice}]{usage}}}\n\n".encode())
+
+
+def _framed(event: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(event), event)
 
 
 def _send(w: asyncio.StreamWriter, event: bytes) -> None:
-    w.write(b"%x\r\n%s\r\n" % (len(event), event))
+    w.write(_framed(event))
 
 
 def _respond(
@@ -432,8 +475,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--engines", type=int, default=1)
     parser.add_argument("--max-running", type=int, default=None)
+    parser.add_argument("--chunks", type=int, default=8, help="default chunks per request")
     args = parser.parse_args()
-    options = ServerOptions(engines=args.engines, max_running=args.max_running)
+    options = ServerOptions(
+        engines=args.engines, max_running=args.max_running, default_chunks=args.chunks
+    )
     asyncio.run(SSEServer(options, port=args.port).serve(announce=True))
 
 

@@ -43,53 +43,51 @@ def counter_name(name: str) -> str:
 
 
 def parse_scrape(text: str) -> ScrapeValues:
-    """Reduce one exposition text; raises ``ValueError`` on text that is not Prometheus."""
+    """Reduce one exposition text; raises ``ValueError`` on text that is not Prometheus.
+
+    Samples are classified one by one against the typed families, because the text parser
+    closes a family at the first sample whose suffix it does not expect (an interleaved
+    ``_created`` line) and hands the rest of that family back as untyped orphans.
+    ``_created`` series (``prometheus_client`` writes them as separate gauge families) are
+    creation timestamps and are skipped.
+    """
+    families = list(text_string_to_metric_families(text))
+    counters = {f.name for f in families if f.type == "counter"}
+    histograms = {f.name for f in families if f.type == "histogram"}
     values = ScrapeValues()
-    for family in text_string_to_metric_families(text):
-        kind = family.type
-        if kind == "counter":
-            name = counter_name(family.name)
-            total = 0.0
-            seen = False
-            for sample in family.samples:
-                if sample.name.endswith("_created"):
-                    continue
-                total += sample.value
-                seen = True
-            if seen:
-                values.counters[name] = total
-        elif kind == "histogram":
-            counts = _histogram(family.samples)
-            if counts is not None:
-                values.histograms[family.name] = counts
-        elif kind in ("gauge", "unknown", "untyped"):
-            total = 0.0
-            label_sets = 0
-            for sample in family.samples:
-                total += sample.value
-                label_sets += 1
-            if label_sets:
-                values.gauges[family.name] = (total, label_sets)
+    gauges: dict[str, list[float]] = {}
+    counter_totals: dict[str, float] = {}
+    buckets: dict[str, dict[float, float]] = {}
+    sums: dict[str, float] = {}
+    totals: dict[str, float] = {}
+    for family in families:
+        for sample in family.samples:
+            name = sample.name
+            base, _, suffix = name.rpartition("_")
+            if suffix == "created" and (base in counters or base in histograms):
+                continue
+            if base in histograms and suffix in ("bucket", "sum", "count"):
+                if suffix == "bucket":
+                    bound = float(sample.labels["le"])
+                    per_bound = buckets.setdefault(base, {})
+                    per_bound[bound] = per_bound.get(bound, 0.0) + sample.value
+                elif suffix == "sum":
+                    sums[base] = sums.get(base, 0.0) + sample.value
+                else:
+                    totals[base] = totals.get(base, 0.0) + sample.value
+            elif suffix == "total" and base in counters:
+                counter_totals[base] = counter_totals.get(base, 0.0) + sample.value
+            elif family.type in ("gauge", "unknown", "untyped") and name == family.name:
+                gauges.setdefault(name, []).append(sample.value)
+    values.gauges = {name: (sum(v), len(v)) for name, v in gauges.items()}
+    values.counters = counter_totals
+    for name, per_bound in buckets.items():
+        bounds = tuple(sorted(per_bound))
+        cumulative = tuple(per_bound[b] for b in bounds)
+        values.histograms[name] = HistogramCounts(
+            bounds, cumulative, sums.get(name, 0.0), totals.get(name, cumulative[-1])
+        )
     return values
-
-
-def _histogram(samples: list) -> HistogramCounts | None:
-    by_bound: dict[float, float] = {}
-    total_sum = 0.0
-    total_count = 0.0
-    for sample in samples:
-        name = sample.name
-        if name.endswith("_bucket"):
-            bound = float(sample.labels["le"])
-            by_bound[bound] = by_bound.get(bound, 0.0) + sample.value
-        elif name.endswith("_sum"):
-            total_sum += sample.value
-        elif name.endswith("_count"):
-            total_count += sample.value
-    if not by_bound:
-        return None
-    bounds = tuple(sorted(by_bound))
-    return HistogramCounts(bounds, tuple(by_bound[b] for b in bounds), total_sum, total_count)
 
 
 @dataclass(frozen=True, slots=True)

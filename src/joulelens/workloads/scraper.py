@@ -257,34 +257,48 @@ class MetricsScraper:
         return area / (t1_s - start_s) if t1_s > start_s else values[first]
 
     def counter_delta(self, name: str, t0_s: float, t1_s: float) -> float | None:
-        """Increase of a counter between the scrapes nearest t0 and t1."""
-        series = self.counter_series(name)
-        if series is None or len(series) == 0:
+        """Increase of a counter between the scrapes nearest t0 and t1 (a counter that had
+        not appeared yet at a scrape counts as 0 there)."""
+        resolved = self.resolve(name)
+        with self._lock:
+            entry = self._counters.get(resolved or "")
+            ends = self._window_ends(t0_s, t1_s)
+            if entry is None or ends is None:
+                return None
+            first, last = (_value_at(entry[0], entry[1], t) for t in ends)
+        if first is None or last is None or last < first:
             return None
-        i0 = _nearest(series.times_s, t0_s)
-        i1 = _nearest(series.times_s, t1_s)
-        delta = series.values[i1] - series.values[i0]
-        return delta if delta >= 0 else None
+        return last - first
 
     def histogram_window(self, name: str, t0_s: float, t1_s: float) -> WindowedHistogram | None:
         """Observations between the scrapes nearest t0 and t1 (differences of cumulative
         buckets, so not since server start). ``None`` when the two nearest scrapes are the
-        same one or the counts went down (server restart)."""
+        same one or the counts went down (server restart). A histogram that had not
+        appeared yet at the first scrape (labelled series exist only once observed) counts
+        as empty there."""
         resolved = self.resolve(name)
         with self._lock:
             track = self._histograms.get(resolved or "")
-            if track is None or not track.times_s:
+            ends = self._window_ends(t0_s, t1_s)
+            if track is None or ends is None:
                 return None
-            i0 = _nearest(track.times_s, t0_s)
-            i1 = _nearest(track.times_s, t1_s)
-            if i1 <= i0:
-                return None
-            start, end = track.counts(i0), track.counts(i1)
-            t_start, t_end = track.times_s[i0], track.times_s[i1]
+            start, end = (track.counts_at(t) for t in ends)
+        if start is None or end is None:
+            return None
         try:
-            return window_histogram(resolved or name, start, end, t_start, t_end)
+            return window_histogram(resolved or name, start, end, ends[0], ends[1])
         except ValueError:
             return None
+
+    def _window_ends(self, t0_s: float, t1_s: float) -> tuple[float, float] | None:
+        """Times of the scrapes nearest t0 and t1 (caller holds the lock)."""
+        if not self._times:
+            return None
+        i0 = _nearest(self._times, t0_s)
+        i1 = _nearest(self._times, t1_s)
+        if i1 <= i0:
+            return None
+        return self._times[i0], self._times[i1]
 
     def missing_reason(
         self, name: str, t0_s: float | None = None, t1_s: float | None = None
@@ -336,7 +350,15 @@ class _HistogramTrack:
         self.totals.append(counts.count)
         return True
 
-    def counts(self, i: int) -> HistogramCounts:
+    def counts_at(self, t_s: float) -> HistogramCounts | None:
+        """Counts at the scrape taken at ``t_s``: zeros before the first appearance,
+        ``None`` if the histogram was missing from that scrape."""
+        i = bisect_left(self.times_s, t_s)
+        if i == 0 and (not self.times_s or self.times_s[0] != t_s):
+            zeros = (0.0,) * len(self.bounds)
+            return HistogramCounts(self.bounds, zeros, 0.0, 0.0)
+        if i == len(self.times_s) or self.times_s[i] != t_s:
+            return None
         width = len(self.bounds)
         cumulative = tuple(self.counts_flat[i * width : (i + 1) * width])
         return HistogramCounts(self.bounds, cumulative, self.sums[i], self.totals[i])
@@ -348,6 +370,14 @@ def _append(table: dict[str, tuple[array, array]], name: str, t_s: float, value:
         entry = table[name] = (array("d"), array("d"))
     entry[0].append(t_s)
     entry[1].append(value)
+
+
+def _value_at(times: array, values: array, t_s: float) -> float | None:
+    """A counter's value at the scrape taken at ``t_s`` (0 before it first appeared)."""
+    i = bisect_left(times, t_s)
+    if i < len(times) and times[i] == t_s:
+        return values[i]
+    return 0.0 if i == 0 else None
 
 
 def _nearest(times: array, t_s: float) -> int:
