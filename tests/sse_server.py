@@ -36,6 +36,7 @@ import functools
 import json
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,6 +128,7 @@ class SSEServer:
         self._running = [0] * self.options.engines
         self._waiting = [0] * self.options.engines
         self._slots: asyncio.Semaphore | None = None
+        self._steppers: dict[float, _Stepper] = {}
         self._writers: set[asyncio.StreamWriter] = set()
 
     @property
@@ -317,6 +319,22 @@ class SSEServer:
             await asyncio.sleep(float(test["ttft_s"]))
         first_s = None
         sent = 0
+        if itl_s and special == {None} and chunks > 1:
+            # Paced: a shared stepper writes every stream's next chunk once per step.
+            events = []
+            for k in range(chunks):
+                sent += per_chunk
+                name = reasoning_field if (chat and k < reasoning) else "content"
+                last = k == chunks - 1
+                events.append(make.event(name, words, sent, finish if last and not chat else None))
+            out.append(events[0])
+            flush()
+            first_s = time.monotonic()
+            stepper = self._steppers.get(itl_s)
+            if stepper is None:
+                stepper = self._steppers[itl_s] = _Stepper(itl_s)
+            await stepper.add(w, iter(events[1:]))
+            chunks = 0  # all sent; fall through to the tail
         for k in range(chunks):
             if k in special:
                 flush()
@@ -356,27 +374,61 @@ class SSEServer:
         if not test.get("no_done"):
             out.append(_framed(b"data: [DONE]\n\n"))
         out.append(b"0\r\n\r\n")
+        # Metrics first, so a scrape after the client has seen the end includes this request.
+        self._observe(test, engine, t0, first_s, sent)
         flush()
         await w.drain()
-        self._observe(test, engine, t0, first_s, sent, chunks)
         return True
 
     def _observe(
-        self, test: dict[str, Any], engine: int, t0: float, first_s: float | None, sent: int, n: int
+        self, test: dict[str, Any], engine: int, t0: float, first_s: float | None, sent: int
     ) -> None:
         m = self._metrics
         labels = m.engines[engine]
         end_s = time.monotonic()
         if first_s is not None:
             m.ttft.labels(*labels).observe(first_s - t0)
-            if n > 1:
+            if sent > 1:
                 for hist in m.itl:
-                    hist.labels(*labels).observe((end_s - first_s) / (n - 1))
+                    hist.labels(*labels).observe((end_s - first_s) / (sent - 1))
         m.e2e.labels(*labels).observe(end_s - t0)
         m.gen_hist.labels(*labels).observe(sent)
         m.generation.labels(*labels).inc(sent)
         if test.get("preempt"):
             m.preemptions.labels(*labels).inc()
+
+
+class _Stepper:
+    """One timer for all paced streams: each step writes the next chunk of every stream, as
+    a batched decode step does, instead of one timer wake-up per stream and chunk."""
+
+    def __init__(self, step_s: float) -> None:
+        self.step_s = step_s
+        self.streams: list[tuple[asyncio.StreamWriter, Iterator[bytes], asyncio.Future[None]]] = []
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, w: asyncio.StreamWriter, chunks: Iterator[bytes]) -> asyncio.Future[None]:
+        done = asyncio.get_running_loop().create_future()
+        self.streams.append((w, chunks, done))
+        if self.task is None:
+            self.task = asyncio.create_task(self.run())
+        return done
+
+    async def run(self) -> None:
+        while self.streams:
+            await asyncio.sleep(self.step_s - time.monotonic() % self.step_s)
+            alive = []
+            for entry in self.streams:
+                w, chunks, done = entry
+                piece = next(chunks, None)
+                if piece is None or w.transport.is_closing():
+                    if not done.done():
+                        done.set_result(None)
+                    continue
+                w.write(piece)
+                alive.append(entry)
+            self.streams = alive
+        self.task = None
 
 
 class _ChunkMaker:

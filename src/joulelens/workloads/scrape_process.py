@@ -78,6 +78,8 @@ def scrape_loop(
     start_s = now_s()
     tick = 0
     while True:
+        # The last scrape must start after the stop request, not merely finish after it.
+        stopping = stop.is_set()
         t_s, values, reason = scrape_once(url, timeout_s)
         line: dict[str, Any] = {"t": t_s}
         if values is not None:
@@ -86,7 +88,7 @@ def scrape_loop(
             line["error"] = reason
         out.write(json.dumps(line) + "\n")
         out.flush()
-        if stop.is_set():
+        if stopping:
             return
         tick = max(tick + 1, int((now_s() - start_s) / interval_s) + 1)
         stop.wait(max(0.0, start_s + tick * interval_s - now_s()))
