@@ -30,12 +30,24 @@ store_app = typer.Typer(help="Inspect and maintain the run store.", no_args_is_h
 
 @import_app.command("mlenergy")
 def import_mlenergy(
-    source: Annotated[str, typer.Argument(help="Leaderboard JSON directory or base URL.")],
+    source: Annotated[
+        str, typer.Argument(help="Leaderboard JSON directory or base URL, or a raw run tree.")
+    ],
     store: StoreOpt = None,
 ) -> None:
-    """Import the ML.ENERGY Leaderboard's published JSON (index.json, tasks/, models/)."""
+    """Import the ML.ENERGY Leaderboard's published JSON (index.json, tasks/, models/).
+
+    A local directory without index.json that holds results.json files is taken as raw
+    ML.ENERGY Benchmark results and imported as `import mlenergy-raw` would.
+    """
+    from joulelens.ingest.benchmark_layout import looks_like_benchmark_tree
     from joulelens.ingest.mlenergy_leaderboard import read_leaderboard
 
+    if not source.startswith(("http://", "https://")):
+        local = Path(source).expanduser()
+        if looks_like_benchmark_tree(local):
+            _import_raw(local, None, None, skip_invalid=False, store=store)
+            return
     started = time.perf_counter()
     records = read_leaderboard(source)
     st = open_store(store)
@@ -45,7 +57,79 @@ def import_mlenergy(
     console.print(
         f"imported {len(records)} configurations from {source} "
         f"({after - before} new, {len(records) - (after - before)} updated) "
-        f"into {st.root} in {time.perf_counter() - started:.2f} s"
+        f"into {st.root} in {time.perf_counter() - started:.2f} s",
+        soft_wrap=True,
+    )
+
+
+@import_app.command("mlenergy-raw")
+def import_mlenergy_raw(
+    path: Annotated[
+        Path, typer.Argument(help="ML.ENERGY Benchmark run tree, run directory or results.json.")
+    ],
+    configs: Annotated[
+        Path | None,
+        typer.Option(
+            help="The benchmark repository's configs/ directory (model metadata, parallelism); "
+            "default: configs/ in or above PATH."
+        ),
+    ] = None,
+    gpu_model: Annotated[
+        str | None,
+        typer.Option(help="GPU model of diffusion runs whose path names none, e.g. H100."),
+    ] = None,
+    skip_invalid: Annotated[
+        bool,
+        typer.Option(
+            "--skip-invalid", help="Import the valid runs and report malformed ones, not fail."
+        ),
+    ] = False,
+    store: StoreOpt = None,
+) -> None:
+    """Import raw ML.ENERGY Benchmark results (results.json, prometheus.json per run).
+
+    Derives the leaderboard's metrics and stability (with the cascade over larger batches,
+    judged together with benchmark runs already in the store). A malformed file stops the
+    import and nothing is written, unless --skip-invalid is given.
+    """
+    _import_raw(path, configs, gpu_model, skip_invalid=skip_invalid, store=store)
+
+
+def _import_raw(
+    path: Path,
+    configs: Path | None,
+    gpu_model: str | None,
+    *,
+    skip_invalid: bool,
+    store: Path | None,
+) -> None:
+    from joulelens.ingest.mlenergy_benchmark import read_benchmark_results
+    from joulelens.ingest.stability import restabilize
+    from joulelens.records import SourceKind
+
+    started = time.perf_counter()
+    result = read_benchmark_results(
+        path, configs=configs, gpu_model=gpu_model, skip_invalid=skip_invalid
+    )
+    st = open_store(store)
+    before = st.catalog.run_ids()
+    existing = st.query(RunFilter(source=SourceKind.MLENERGY_BENCHMARK.value, include_failed=True))
+    to_write = restabilize(result.records, existing)
+    st.put_many(to_write)
+    new = sum(1 for r in result.records if r.run_id not in before)
+    unstable = sum(1 for r in to_write[: len(result.records)] if r.stable is False)
+    rejudged = len(to_write) - len(result.records)
+    for problem in result.skipped:
+        err_console.print(f"[yellow]skipped:[/] {problem}", highlight=False, soft_wrap=True)
+    console.print(
+        f"imported {len(result.records)} runs from {path} ({new} new, "
+        f"{len(result.records) - new} updated; {unstable} unstable"
+        + (f"; {rejudged} earlier runs re-judged" if rejudged else "")
+        + (f"; {len(result.skipped)} malformed skipped" if result.skipped else "")
+        + f") into {st.root} in {time.perf_counter() - started:.2f} s"
+        + ("" if result.configs_dir else "\nno configs/ found: model metadata left empty"),
+        highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -150,4 +234,3 @@ def register(app: typer.Typer) -> None:
     app.add_typer(store_app, name="store")
     app.command("runs")(runs)
     app.command("summary")(summary)
-    _ = err_console

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from joulelens.errors import InputError
+from joulelens.ingest.benchmark_files import field_path
 from joulelens.ingest.sources import JsonSource, open_source
 from joulelens.records import (
     EnergyBoundary,
@@ -130,7 +131,8 @@ def _validate(model: type[_M], data: Any, source: str, prefix: str = "") -> _M:
         return model.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
+        inner = field_path(err["loc"])
+        field = ".".join(p for p in (prefix, inner) if p)
         raise InputError(err["msg"], source=source, field=field or None) from exc
 
 

@@ -6,9 +6,10 @@ is kept as JSON so readers get exactly what the run file holds.
 
 from __future__ import annotations
 
+import contextlib
 import types
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import duckdb
 from joulelens.errors import StoreError
 from joulelens.records import SCHEMA_VERSION, RunRecord
 
-CATALOG_VERSION = 1  # bump when columns change; an older catalog is rebuilt from the files
+CATALOG_VERSION = 2  # bump when columns change; an older catalog is rebuilt from the files
 
 _SQL_TYPES: dict[type, str] = {int: "BIGINT", float: "DOUBLE", str: "VARCHAR", bool: "BOOLEAN"}
 
@@ -49,10 +50,12 @@ DERIVED_COLUMNS: dict[str, str] = {
     "latency_ms": "DOUBLE",
     "source": "VARCHAR",
     "source_version": "VARCHAR",
+    # run.json's mtime when indexed: a file changed behind the catalog's back is re-read.
+    "file_mtime_ns": "BIGINT",
 }
 
 
-def catalog_row(record: RunRecord) -> dict[str, Any]:
+def catalog_row(record: RunRecord, file_mtime_ns: int | None = None) -> dict[str, Any]:
     row: dict[str, Any] = {}
     for name in COLUMNS:
         value = getattr(record, name)
@@ -62,6 +65,7 @@ def catalog_row(record: RunRecord) -> dict[str, Any]:
     row["latency_ms"] = record.latency_ms
     row["source"] = record.provenance.source.value
     row["source_version"] = record.provenance.source_version
+    row["file_mtime_ns"] = file_mtime_ns
     row["record"] = record.model_dump_json()
     return row
 
@@ -99,19 +103,30 @@ class Catalog:
             con.execute("CREATE TABLE meta (catalog_version INTEGER, schema_version INTEGER)")
             con.execute("INSERT INTO meta VALUES (?, ?)", [CATALOG_VERSION, SCHEMA_VERSION])
 
-    def upsert(self, records: Iterable[RunRecord]) -> int:
+    def upsert(
+        self, records: Iterable[RunRecord], file_mtimes_ns: Mapping[str, int] | None = None
+    ) -> int:
+        """Insert or replace rows, all or nothing; ``file_mtimes_ns`` maps run id -> mtime."""
         import pyarrow as pa
 
-        rows = [catalog_row(r) for r in records]
+        stamps = file_mtimes_ns or {}
+        rows = [catalog_row(r, stamps.get(r.run_id)) for r in records]
         if not rows:
             return 0
         names = [*COLUMNS, *DERIVED_COLUMNS, "record"]
         table = pa.Table.from_pylist(rows, schema=_arrow_schema(names))
+        quoted = ", ".join(f'"{n}"' for n in names)
         with self.connect() as con:
             con.register("incoming", table)
-            con.execute("DELETE FROM runs WHERE run_id IN (SELECT run_id FROM incoming)")
-            quoted = ", ".join(f'"{n}"' for n in names)
-            con.execute(f"INSERT INTO runs ({quoted}) SELECT {quoted} FROM incoming")
+            try:
+                con.execute("BEGIN TRANSACTION")
+                con.execute("DELETE FROM runs WHERE run_id IN (SELECT run_id FROM incoming)")
+                con.execute(f"INSERT INTO runs ({quoted}) SELECT {quoted} FROM incoming")
+                con.execute("COMMIT")
+            except duckdb.Error as exc:
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
+                raise StoreError(f"cannot index runs in {self.path}: {exc}") from exc
         return len(rows)
 
     def delete(self, run_ids: Sequence[str]) -> None:
@@ -123,6 +138,12 @@ class Catalog:
     def run_ids(self) -> set[str]:
         with self.connect(read_only=True) as con:
             return {r[0] for r in con.execute("SELECT run_id FROM runs").fetchall()}
+
+    def file_stamps(self) -> dict[str, int | None]:
+        """Run id -> the run file's mtime (ns) when it was indexed."""
+        with self.connect(read_only=True) as con:
+            rows = con.execute("SELECT run_id, file_mtime_ns FROM runs").fetchall()
+        return {run_id: stamp for run_id, stamp in rows}
 
     def select_records(self, where: str, params: list[Any], order: str) -> list[str]:
         with self.connect(read_only=True) as con:

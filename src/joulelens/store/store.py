@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from joulelens.errors import InputError, RunNotFoundError, StoreError
 from joulelens.records import RunRecord
 from joulelens.store.catalog import Catalog
-from joulelens.store.files import atomic_write_text, remove_stale_staging, staged_directory
+from joulelens.store.files import remove_stale_staging, staged_directory, write_new_file
 
 STORE_ENV = "JOULELENS_STORE"
 RUN_FILE = "run.json"
@@ -109,7 +109,7 @@ class Store:
     def put(self, record: RunRecord, write_artifacts: ArtifactWriter | None = None) -> None:
         """Write one run atomically (artifacts first, run.json last), then index it."""
         self._write_run(record, write_artifacts, fsync=True)
-        self.catalog.upsert([record])
+        self.catalog.upsert([record], {record.run_id: self._file_stamp(record.run_id)})
 
     def put_many(self, records: Sequence[RunRecord]) -> int:
         """Bulk write (imports): each run directory is still replaced atomically."""
@@ -117,7 +117,8 @@ class Store:
             self._write_run(record, None, fsync=False)
         if records:
             os.sync()  # one flush for the batch instead of one per file
-        return self.catalog.upsert(records)
+        stamps = {r.run_id: self._file_stamp(r.run_id) for r in records}
+        return self.catalog.upsert(records, stamps)
 
     def _write_run(
         self, record: RunRecord, write_artifacts: ArtifactWriter | None, *, fsync: bool
@@ -125,7 +126,12 @@ class Store:
         with staged_directory(self.run_dir(record.run_id)) as staging:
             if write_artifacts is not None:
                 write_artifacts(staging)
-            atomic_write_text(staging / RUN_FILE, record.model_dump_json(indent=1), fsync=fsync)
+            write_new_file(
+                staging / RUN_FILE, record.model_dump_json(indent=1).encode(), fsync=fsync
+            )
+
+    def _file_stamp(self, run_id: str) -> int:
+        return (self.run_dir(run_id) / RUN_FILE).stat().st_mtime_ns
 
     def delete(self, run_ids: Sequence[str]) -> None:
         import shutil
@@ -170,39 +176,57 @@ class Store:
     def rebuild(self) -> int:
         """Recreate the catalog from the run files; returns how many runs it indexed."""
         self.catalog.create()
-        return self.catalog.upsert(list(self._read_all_files()))
+        stamps = self._file_stamps()
+        records = [self._read_file(self.run_dir(i) / RUN_FILE) for i in sorted(stamps)]
+        return self.catalog.upsert(records, stamps)
 
     def _sync_catalog(self) -> None:
-        """Make the catalog match the files: rebuild if stale, else add/remove the difference."""
+        """Make the catalog match the files: rebuild if stale, else re-read what changed.
+
+        A run directory added, removed or rewritten by hand (or by a writer that died
+        between writing its files and indexing them) is noticed by its run.json's mtime.
+        """
         if not self.catalog.is_current():
             self.rebuild()
             return
-        on_disk = set(self._file_ids())
-        indexed = self.catalog.run_ids()
+        on_disk = self._file_stamps()
+        indexed = self.catalog.file_stamps()
         if on_disk == indexed:
             return
-        self.catalog.delete(sorted(indexed - on_disk))
-        added = [self._read_file(self.run_dir(i) / RUN_FILE) for i in sorted(on_disk - indexed)]
-        self.catalog.upsert(added)
+        self.catalog.delete(sorted(indexed.keys() - on_disk.keys()))
+        changed = sorted(i for i, stamp in on_disk.items() if indexed.get(i) != stamp)
+        records = [self._read_file(self.run_dir(i) / RUN_FILE) for i in changed]
+        self.catalog.upsert(records, on_disk)
+
+    def _file_stamps(self) -> dict[str, int]:
+        """Run id -> run.json mtime (ns) for every complete run directory."""
+        stamps: dict[str, int] = {}
+        for entry in os.scandir(self.runs_dir):
+            if entry.name.startswith("."):
+                continue
+            try:
+                stamps[entry.name] = os.stat(os.path.join(entry.path, RUN_FILE)).st_mtime_ns
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+        return stamps
 
     def _file_ids(self) -> Iterable[str]:
-        for entry in os.scandir(self.runs_dir):
-            if not entry.name.startswith(".") and os.path.isfile(
-                os.path.join(entry.path, RUN_FILE)
-            ):
-                yield entry.name
-
-    def _read_all_files(self) -> Iterable[RunRecord]:
-        for run_id in sorted(self._file_ids()):
-            yield self._read_file(self.run_dir(run_id) / RUN_FILE)
+        return iter(self._file_stamps())
 
     @staticmethod
     def _read_file(path: Path) -> RunRecord:
         try:
-            return RunRecord.model_validate_json(path.read_bytes())
+            record = RunRecord.model_validate_json(path.read_bytes())
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"]) or None
             raise InputError(first["msg"], source=path, field=field) from exc
         except OSError as exc:
             raise StoreError(f"cannot read {path}: {exc}") from exc
+        if record.run_id != path.parent.name:
+            raise InputError(
+                f"run_id {record.run_id!r} does not match its directory {path.parent.name!r}",
+                source=path,
+                field="run_id",
+            )
+        return record

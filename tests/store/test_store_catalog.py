@@ -1,0 +1,119 @@
+"""The run store: files are the truth, the DuckDB catalog follows them and can be rebuilt."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from joulelens.errors import InputError, RunNotFoundError
+from joulelens.store import RunFilter, Store
+
+
+def test_put_get_query_roundtrip(tmp_store: Store, make_record):
+    r = make_record(run_id="run-a", max_num_seqs=64, energy_per_token_joules=0.2)
+    tmp_store.put(r)
+    assert tmp_store.has("run-a")
+    assert tmp_store.get("run-a") == r
+    assert tmp_store.get("run-") == r  # unique prefix
+    assert tmp_store.query() == [r]
+    row = tmp_store.catalog.sql("SELECT batch, energy_per_unit_joules, source FROM runs")
+    assert row == [(64, 0.2, "joulelens")]
+    with pytest.raises(RunNotFoundError):
+        tmp_store.get("nope")
+    with pytest.raises(InputError):
+        tmp_store.run_dir("../escape")
+
+
+def test_query_filters(tmp_store: Store, make_record):
+    tmp_store.put_many(
+        [
+            make_record(run_id="a", task="gpqa", max_num_seqs=8, gpu_model="H100"),
+            make_record(run_id="b", task="gpqa", max_num_seqs=64, gpu_model="B200", num_gpus=2),
+            make_record(
+                run_id="c",
+                task="gpqa",
+                max_num_seqs=128,
+                weight_precision="fp8",
+                stable=False,
+                unstable_reasons=["short"],
+            ),
+            make_record(run_id="d", kind="diffusion", batch_size=4, model_id="x/Paint"),
+            make_record(run_id="e", status="failed", failure_reason="server crashed", task="gpqa"),
+        ]
+    )
+
+    def ids(**kw) -> list[str]:
+        return sorted(r.run_id for r in tmp_store.query(RunFilter(**kw)))
+
+    assert ids() == ["a", "b", "c", "d"]
+    assert ids(include_failed=True) == ["a", "b", "c", "d", "e"]
+    assert ids(task="gpqa") == ["a", "b", "c"]
+    assert ids(gpu_model="b200") == ["b"]
+    assert ids(num_gpus=2) == ["b"]
+    assert ids(batch_min=8, batch_max=64) == ["a", "b"]
+    assert ids(batch_max=4) == ["d"]  # diffusion batch_size is the batch too
+    assert ids(precision="FP8") == ["c"]
+    assert ids(stable_only=True) == ["a", "b", "d"]
+    assert ids(model="paint") == ["d"]
+    assert ids(kind="diffusion") == ["d"]
+
+
+def test_reput_replaces_not_duplicates(tmp_store: Store, make_record):
+    tmp_store.put(make_record(run_id="a", max_num_seqs=8))
+    tmp_store.put(make_record(run_id="a", max_num_seqs=16))
+    assert [r.max_num_seqs for r in tmp_store.all()] == [16]
+    assert tmp_store.catalog.sql("SELECT count(*) FROM runs") == [(1,)]
+
+
+def test_catalog_rebuilt_after_deletion(tmp_path: Path, make_record):
+    store = Store(tmp_path / "s")
+    records = [make_record(run_id=f"r{i}", max_num_seqs=2**i) for i in range(5)]
+    store.put_many(records)
+    (tmp_path / "s" / "catalog.duckdb").unlink()
+    reopened = Store(tmp_path / "s")
+    assert sorted(r.run_id for r in reopened.all()) == [r.run_id for r in records]
+    assert reopened.rebuild() == 5
+
+
+def test_hand_added_removed_and_edited_run_dirs_are_noticed(tmp_path: Path, make_record):
+    store = Store(tmp_path / "s")
+    store.put_many([make_record(run_id="keep"), make_record(run_id="gone")])
+    runs = tmp_path / "s" / "runs"
+    shutil.rmtree(runs / "gone")
+    added = make_record(run_id="added", max_num_seqs=32)
+    (runs / "added").mkdir()
+    (runs / "added" / "run.json").write_text(added.model_dump_json())
+    edited = json.loads((runs / "keep" / "run.json").read_text())
+    edited["max_num_seqs"] = 4
+    (runs / "keep" / "run.json").write_text(json.dumps(edited))
+    os.utime(runs / "keep" / "run.json", ns=(1, 1))  # a different mtime, whatever the clock
+    reopened = Store(tmp_path / "s")
+    assert {r.run_id: r.max_num_seqs for r in reopened.all()} == {"added": 32, "keep": 4}
+
+
+def test_run_file_with_wrong_id_or_schema_is_named(tmp_path: Path, make_record):
+    store = Store(tmp_path / "s")
+    store.put(make_record(run_id="a"))
+    bad = tmp_path / "s" / "runs" / "b" / "run.json"
+    bad.parent.mkdir()
+    bad.write_text(make_record(run_id="a").model_dump_json())
+    with pytest.raises(InputError, match="does not match its directory") as err:
+        Store(tmp_path / "s")
+    assert err.value.source == str(bad) and err.value.field == "run_id"
+    doc = json.loads(bad.read_text())
+    doc.update(run_id="b", energy_boundary="moon")
+    bad.write_text(json.dumps(doc))
+    with pytest.raises(InputError) as err:
+        Store(tmp_path / "s")
+    assert err.value.field == "energy_boundary"
+
+
+def test_sql_is_read_only(tmp_store: Store, make_record):
+    tmp_store.put(make_record(run_id="a"))
+    with pytest.raises(Exception, match="read-only"):
+        tmp_store.catalog.sql("DELETE FROM runs")
+    assert tmp_store.catalog.sql("SELECT count(*) FROM runs") == [(1,)]
