@@ -283,9 +283,12 @@ def _decide(
     usage = f"{mem.usage:.0%}" if mem.usage is not None else "unknown"
     at_next = f"{mem.usage_at_next:.0%} at {nxt}" if mem.usage_at_next is not None else ""
     if mem.verdict is MemoryVerdict.BOUND:
-        detail = f"KV-cache usage ({how}) {usage} at the running batch"
+        what = "KV-cache usage" if how == "recorded" else "estimated KV-cache demand"
+        detail = f"{what} {usage} of the cache at the running batch"
         if at_next and (mem.usage or 0) < KV_USAGE_MEMORY_BOUND:
             detail += f", {at_next}"
+        if pos.partial and pos.fill is not None:
+            detail += f"; the running batch filled {pos.fill:.0%} of the cap (vLLM preempts)"
         return BatchVerdict(
             BatchStop.MEMORY_BOUND, f"memory-bound: {detail}; {missing}", "KV-cache memory"
         )

@@ -83,5 +83,5 @@ def _fmt(value: Any) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k} {_fmt(v)}" for k, v in value.items())
     if isinstance(value, list):
-        return ", ".join(_fmt(v) for v in value)
+        return ", ".join(_fmt(v) for v in value) if value else "none"
     return str(value)
