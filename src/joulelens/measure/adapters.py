@@ -1,0 +1,98 @@
+"""Converters from what the meters and the scraper produce to the compile step's inputs.
+
+The compile step owns its input types (:mod:`.energy`, :mod:`.server`); these functions
+are the only place that knows the meters' and the scraper's shapes. The scraper is taken
+by its methods (duck typing) so measurement does not import the workloads package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from joulelens.measure.energy import EnergyReadings, EnergySource, IdleBaseline, WindowEnergy
+from joulelens.measure.series import SampledSeries
+from joulelens.measure.server import KV_CACHE_USAGE, RUNNING, ServerMetrics
+from joulelens.meters import IdlePower, Meter, Timeline, UnavailableMeter, WindowResult
+
+
+def readings_from_meters(
+    meters: Iterable[Meter], timeline: Timeline, *, notes: Iterable[str] = ()
+) -> EnergyReadings:
+    """Every meter as an :class:`EnergySource`, every timeline series as a series.
+
+    Pass ``meters=meter_set`` and ``notes=meter_set.notes``; ``timeline`` is the
+    :class:`TimelineSampler`'s after ``stop()``. A meter known to be absent keeps its reason;
+    one that never produced an energy sample is null with "no energy readings".
+    """
+    sources = []
+    for meter in meters:
+        reason = meter.reason if isinstance(meter, UnavailableMeter) else None
+        sources.append(
+            EnergySource(
+                name=meter.name,
+                boundary=meter.boundary,
+                method=meter.method,
+                update_period_s=meter.update_period_s,
+                missing_reason=reason,
+            )
+        )
+    series = {}
+    for name in timeline.series_names:
+        times, values = timeline.series(name)
+        series[name] = SampledSeries.of(times, values)
+    return EnergyReadings(tuple(sources), series, tuple(notes))
+
+
+def window_energy_from_meters(window: WindowResult) -> WindowEnergy:
+    """A window measured with begin/end counter reads (exact at both ends)."""
+    return WindowEnergy(
+        start_s=window.start_s,
+        end_s=window.end_s,
+        components=window.components,
+        totals=window.totals,
+        warnings=window.warnings,
+    )
+
+
+def idle_from_meters(idle: IdlePower) -> IdleBaseline:
+    return IdleBaseline(
+        watts_by_boundary=dict(idle.by_boundary_w),
+        duration_s=idle.duration_s,
+        missing=dict(idle.missing),
+    )
+
+
+class _Gauge(Protocol):
+    @property
+    def times_s(self) -> Iterable[float]: ...
+    @property
+    def values(self) -> Iterable[float]: ...
+
+
+class ScraperLike(Protocol):
+    """The part of :class:`joulelens.workloads.MetricsScraper` this module reads."""
+
+    def running_batch_series(self) -> _Gauge | None: ...
+    def kv_cache_series(self) -> _Gauge | None: ...
+    def missing_reason(
+        self, name: str, t0_s: float | None = None, t1_s: float | None = None
+    ) -> str: ...
+
+
+def server_metrics_from_scraper(scraper: ScraperLike) -> ServerMetrics:
+    """Running-batch and KV-cache series of a stopped scraper, with reasons for gaps."""
+    series: dict[str, SampledSeries | None] = {}
+    missing: dict[str, str] = {}
+    for name, gauge in (
+        (RUNNING, scraper.running_batch_series()),
+        (KV_CACHE_USAGE, scraper.kv_cache_series()),
+    ):
+        if gauge is None or not list(gauge.times_s):
+            series[name] = None
+            missing[name] = scraper.missing_reason(name)
+        else:
+            series[name] = SampledSeries.of(list(gauge.times_s), list(gauge.values))
+    return ServerMetrics(
+        running=series[RUNNING], kv_cache_usage=series[KV_CACHE_USAGE], missing=missing
+    )

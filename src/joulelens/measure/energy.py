@@ -1,0 +1,220 @@
+"""Energy readings as the compile step sees them, independent of how they were taken.
+
+:class:`EnergyReadings` holds, per energy source (one GPU, one RAPL zone, a CPU estimate),
+a cumulative energy series ``energy_joules:<source>`` on the shared clock, plus any other
+sampled series (``power_watts:<source>``, ``temperature_c:<source>``,
+``power_limit_watts:<source>``, GPU state...). The energy between any two times is the
+difference of the interpolated cumulative values: exact at a sample, linear in between,
+so with a 10 Hz sampler the error is at most about one sample's energy at each end. The
+meters (:mod:`joulelens.meters`) produce such series; :mod:`joulelens.measure.adapters`
+converts them. Windows measured directly with begin/end counter reads (diffusion batches)
+come in as :class:`WindowEnergy` instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from joulelens.measure.series import FloatArray, SampledSeries
+from joulelens.meters.totals import boundary_totals
+from joulelens.records.schema import EnergyBoundary, EnergyComponent, EnergyMethod
+
+# Windows shorter than this many counter update periods carry > 10% quantisation error
+# (same rule as the meters' own windows).
+SHORT_WINDOW_PERIODS = 10
+
+# Combined boundaries and the single boundaries they add up (as in meters/totals.py).
+_PARTS: dict[EnergyBoundary, tuple[EnergyBoundary, ...]] = {
+    EnergyBoundary.CPU_DRAM: (EnergyBoundary.CPU, EnergyBoundary.DRAM),
+    EnergyBoundary.GPU_CPU: (EnergyBoundary.GPU, EnergyBoundary.CPU),
+    EnergyBoundary.GPU_CPU_DRAM: (EnergyBoundary.GPU, EnergyBoundary.CPU, EnergyBoundary.DRAM),
+}
+# The paper's boundary first; then what a CPU-only machine can offer.
+HEADLINE_ORDER = (EnergyBoundary.GPU, EnergyBoundary.CPU_DRAM, EnergyBoundary.CPU)
+
+
+def boundary_parts(boundary: EnergyBoundary) -> tuple[EnergyBoundary, ...]:
+    """The single boundaries a (possibly combined) boundary adds up."""
+    return _PARTS.get(boundary, (boundary,))
+
+
+def energy_series_name(source: str) -> str:
+    return f"energy_joules:{source}"
+
+
+@dataclass(frozen=True, slots=True)
+class EnergySource:
+    """One energy source; ``missing_reason`` set when it could not be read at all."""
+
+    name: str  # "gpu:0", "cpu-package:0", "dram:0", "cpu-estimate:..."
+    boundary: EnergyBoundary
+    method: EnergyMethod
+    update_period_s: float = 0.0  # how often the source refreshes (NVML: about 0.1 s)
+    missing_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WindowEnergy:
+    """Energy over one window: one component per source and the per-boundary totals."""
+
+    start_s: float
+    end_s: float
+    components: tuple[EnergyComponent, ...]
+    totals: tuple[EnergyComponent, ...]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+    def total(self, boundary: EnergyBoundary) -> EnergyComponent | None:
+        for component in self.totals:
+            if component.boundary is boundary:
+                return component
+        return None
+
+    def headline(self, boundary: EnergyBoundary | None = None) -> EnergyComponent | None:
+        """The total a run reports: ``boundary`` if given, else the first of
+        :data:`HEADLINE_ORDER` with a value, else the first covered one (null, with why)."""
+        if boundary is not None:
+            return self.total(boundary)
+        covered = [t for b in HEADLINE_ORDER if (t := self.total(b)) is not None]
+        for total in covered:
+            if total.joules is not None:
+                return total
+        return covered[0] if covered else (self.totals[0] if self.totals else None)
+
+
+@dataclass(frozen=True)
+class EnergyReadings:
+    """Cumulative energy per source plus the other sampled series of a run."""
+
+    sources: tuple[EnergySource, ...]
+    series: Mapping[str, SampledSeries] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        names = [s.name for s in self.sources]
+        if len(set(names)) != len(names):
+            raise ValueError(f"energy source names must be unique: {names}")
+
+    def source(self, name: str) -> EnergySource:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        raise KeyError(name)
+
+    def cumulative(self, name: str) -> SampledSeries | None:
+        return self.series.get(energy_series_name(name))
+
+    def component(self, source: EnergySource, start_s: float, end_s: float) -> EnergyComponent:
+        """The energy of one source over [start_s, end_s], null with a reason when unknown."""
+
+        def make(joules: float | None, reason: str | None = None) -> EnergyComponent:
+            return EnergyComponent(
+                name=source.name,
+                joules=joules,
+                boundary=source.boundary,
+                method=source.method,
+                missing_reason=reason,
+            )
+
+        if source.missing_reason is not None:
+            return make(None, source.missing_reason)
+        series = self.cumulative(source.name)
+        if series is None or len(series) == 0:
+            return make(None, f"no energy readings of {source.name} were recorded")
+        if not series.covers(start_s, end_s):
+            return make(
+                None,
+                f"energy readings of {source.name} cover {series.span_text()}, "
+                f"not the window {start_s:.3f}..{end_s:.3f} s",
+            )
+        start_j, end_j = series.at(np.array([start_s, end_s]))
+        joules = float(end_j - start_j)
+        if joules < 0:
+            return make(None, f"energy of {source.name} went backwards by {-joules:.3f} J")
+        return make(joules)
+
+    def window(self, start_s: float, end_s: float) -> WindowEnergy:
+        if end_s < start_s:
+            raise ValueError(f"window ends ({end_s}) before it starts ({start_s})")
+        components = tuple(self.component(s, start_s, end_s) for s in self.sources)
+        warnings = []
+        for source, component in zip(self.sources, components, strict=True):
+            period = source.update_period_s
+            if component.joules is not None and end_s - start_s < SHORT_WINDOW_PERIODS * period:
+                warnings.append(
+                    f"{source.name}: window of {end_s - start_s:.3f} s is shorter than "
+                    f"{SHORT_WINDOW_PERIODS} x its {period:.3f} s update period"
+                )
+        return WindowEnergy(
+            start_s, end_s, components, boundary_totals(components), tuple(warnings)
+        )
+
+    def total_sources(self, window: WindowEnergy, boundary: EnergyBoundary) -> list[EnergySource]:
+        """The sources whose sum is ``window``'s total for ``boundary`` (empty when null).
+
+        Mirrors the summing rule: measured sources unless the total fell back to the
+        estimate; a combined boundary is the sum of its parts' totals.
+        """
+        total = window.total(boundary)
+        if total is None or total.joules is None:
+            return []
+        if boundary in _PARTS:
+            return [s for part in _PARTS[boundary] for s in self.total_sources(window, part)]
+        estimated = total.method is EnergyMethod.ESTIMATED
+        return [
+            s
+            for s in self.sources
+            if s.boundary is boundary and (s.method is EnergyMethod.ESTIMATED) == estimated
+        ]
+
+    def cumulative_at(self, sources: Sequence[EnergySource], times_s: FloatArray) -> FloatArray:
+        """Summed cumulative energy of ``sources`` at ``times_s`` (J from each origin).
+
+        Differences of this function over a grid telescope to the window total exactly,
+        which is what makes per-interval attribution conserve energy.
+        """
+        total = np.zeros_like(times_s, dtype=np.float64)
+        for source in sources:
+            series = self.cumulative(source.name)
+            if series is None:
+                raise KeyError(f"no energy series for {source.name}")
+            total += series.at(times_s)
+        return total
+
+    def sample_times(
+        self, sources: Sequence[EnergySource], start_s: float, end_s: float
+    ) -> FloatArray:
+        """Sample times of ``sources`` strictly inside (start_s, end_s), merged and sorted."""
+        parts = []
+        for source in sources:
+            series = self.cumulative(source.name)
+            if series is not None:
+                t = series.times_s
+                parts.append(t[(t > start_s) & (t < end_s)])
+        if not parts:
+            return np.empty(0)
+        return np.unique(np.concatenate(parts))
+
+
+@dataclass(frozen=True, slots=True)
+class IdleBaseline:
+    """Mean idle power per boundary (W), measured before the run; null values explained."""
+
+    watts_by_boundary: Mapping[EnergyBoundary, float | None]
+    duration_s: float | None = None
+    missing: Mapping[str, str] = field(default_factory=dict)  # boundary value -> why
+
+    def watts(self, boundary: EnergyBoundary) -> float | None:
+        return self.watts_by_boundary.get(boundary)
+
+    def missing_reason(self, boundary: EnergyBoundary) -> str:
+        reason = self.missing.get(boundary.value)
+        if reason:
+            return f"idle baseline: {reason}"
+        return f"idle baseline has no {boundary.value} reading"

@@ -1,0 +1,124 @@
+"""Per-token times and per-request latencies from request traces.
+
+A chunk carrying k tokens that arrives at t_i after the previous chunk at t_(i-1) stands
+for k tokens evenly spread over that gap: token j (1..k) at t_(i-1) + j (t_i - t_(i-1)) / k,
+and k inter-token gaps of (t_i - t_(i-1)) / k. The first chunk of a request has no
+previous chunk; all its tokens are placed at its arrival (the first token is the output of
+prefill; further tokens in that chunk carry no timing of their own and add no gap).
+
+When a request's authoritative ``output_tokens`` (final usage) differs from the tokens its
+chunks carried (servers that stream several tokens per delta without per-chunk usage),
+each of its streamed tokens is weighted by ``output_tokens / chunk tokens`` so token counts
+add up to what the server reports; gaps still come from the chunk counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from joulelens.measure.events import RequestTrace
+from joulelens.measure.series import FloatArray
+
+IntArray = NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TokenTimes:
+    """Every streamed output token: its time, its request (index into the traces), its
+    weight (1.0 unless usage disagreed with the chunks) and whether it is a first token."""
+
+    times_s: FloatArray
+    request_index: IntArray
+    weights: FloatArray
+    is_first: NDArray[np.bool_]
+    mismatched_requests: int  # requests whose usage count differs from their chunks
+
+    @classmethod
+    def from_traces(cls, traces: Sequence[RequestTrace]) -> TokenTimes:
+        chunk_t, chunk_k, chunk_req, chunk_first = [], [], [], []
+        scale = np.ones(len(traces))
+        mismatched = 0
+        for i, trace in enumerate(traces):
+            n = len(trace.chunk_times_s)
+            if n == 0:
+                continue
+            times = np.frombuffer(trace.chunk_times_s, dtype=np.float64)
+            tokens = np.asarray(trace.chunk_tokens, dtype=np.int64)
+            chunk_t.append(times)
+            chunk_k.append(tokens)
+            chunk_req.append(np.full(n, i, dtype=np.int64))
+            first = np.zeros(n, dtype=bool)
+            first[0] = True
+            chunk_first.append(first)
+            streamed = int(tokens.sum())
+            if streamed and trace.output_tokens != streamed:
+                mismatched += 1
+                scale[i] = trace.output_tokens / streamed
+        if not chunk_t:
+            empty = np.empty(0)
+            return cls(empty, np.empty(0, dtype=np.int64), empty, np.empty(0, dtype=bool), 0)
+        t = np.concatenate(chunk_t)
+        k = np.concatenate(chunk_k)
+        req = np.concatenate(chunk_req)
+        first_chunk = np.concatenate(chunk_first)
+        prev = np.empty_like(t)
+        prev[1:] = t[:-1]
+        prev[first_chunk] = t[first_chunk]  # a first chunk is a point, not a spread
+        # Expand chunks into tokens: token j (1..k) of a chunk sits at prev + j * gap / k.
+        chunk_of_token = np.repeat(np.arange(t.size), k)
+        starts = np.cumsum(k) - k
+        j = np.arange(chunk_of_token.size) - starts[chunk_of_token] + 1
+        kk = k[chunk_of_token]
+        token_t = prev[chunk_of_token] + j * (t - prev)[chunk_of_token] / kk
+        token_req = req[chunk_of_token]
+        is_first = np.zeros(token_t.size, dtype=bool)
+        is_first[starts[first_chunk]] = True  # the first token of each request's first chunk
+        return cls(token_t, token_req, scale[token_req], is_first, mismatched)
+
+    def __len__(self) -> int:
+        return int(self.times_s.size)
+
+    def mask_in(self, start_s: float, end_s: float) -> NDArray[np.bool_]:
+        """Tokens streamed in (start_s, end_s]."""
+        return (self.times_s > start_s) & (self.times_s <= end_s)
+
+    def count_in(self, start_s: float, end_s: float) -> float:
+        return float(self.weights[self.mask_in(start_s, end_s)].sum())
+
+
+def inter_token_gaps_s(traces: Sequence[RequestTrace]) -> FloatArray:
+    """All inter-token latencies (s) of ``traces``: a k-token chunk gives k equal gaps."""
+    gaps = []
+    for trace in traces:
+        if len(trace.chunk_times_s) < 2:
+            continue
+        times = np.frombuffer(trace.chunk_times_s, dtype=np.float64)
+        tokens = np.asarray(trace.chunk_tokens, dtype=np.int64)[1:]
+        gaps.append(np.repeat(np.diff(times) / tokens, tokens))
+    return np.concatenate(gaps) if gaps else np.empty(0)
+
+
+def ttft_s(trace: RequestTrace) -> float | None:
+    return None if trace.first_token_s is None else trace.first_token_s - trace.sent_s
+
+
+def e2e_s(trace: RequestTrace) -> float | None:
+    return None if trace.finished_s is None else trace.finished_s - trace.sent_s
+
+
+def tpot_s(trace: RequestTrace) -> float | None:
+    """Time per output token after the first: (last token - first token) / (tokens - 1)."""
+    if trace.first_token_s is None or trace.output_tokens < 2 or not trace.chunk_times_s:
+        return None
+    return (trace.chunk_times_s[-1] - trace.first_token_s) / (trace.output_tokens - 1)
+
+
+def last_activity_s(trace: RequestTrace) -> float | None:
+    """When a request stopped occupying the server: its finish, else its last chunk."""
+    if trace.finished_s is not None:
+        return trace.finished_s
+    return trace.chunk_times_s[-1] if trace.chunk_times_s else None
