@@ -57,7 +57,7 @@ def test_public_snapshot_import_twice_gives_1858(tmp_store: Store, public_snapsh
     assert Counter(r["task"] for r in runs) == PUBLISHED_COUNTS
     assert all(r["run_id"].startswith("mle-") for r in runs)
     out = cli("import", "mlenergy", public_snapshot).stdout
-    assert "0 new, 1858 updated" in out
+    assert "0 new, 0 updated, 1858 unchanged" in out
     again = runs_json()
     assert len(again) == 1858
     assert sorted(r["run_id"] for r in again) == sorted(r["run_id"] for r in runs)
@@ -118,13 +118,13 @@ def test_raw_import_and_reimport(tmp_store: Store, tmp_path: Path):
     out = cli("import", "mlenergy-raw", tmp_path / "bench").stdout
     assert "imported 2 runs" in out and "2 new" in out
     out = cli("import", "mlenergy-raw", tmp_path / "bench").stdout
-    assert "0 new, 2 updated" in out
+    assert "0 new, 0 updated, 2 unchanged" in out
     runs = runs_json()
     assert len(runs) == 2 and {r["provenance"]["source"] for r in runs} == {"mlenergy-benchmark"}
     llm = next(r for r in runs if r["kind"] == "llm")
     assert llm["avg_power_watts"] == pytest.approx(200.0)
     # `import mlenergy` recognises a raw tree too.
-    assert "0 new, 2 updated" in cli("import", "mlenergy", tmp_path / "bench").stdout
+    assert "2 unchanged" in cli("import", "mlenergy", tmp_path / "bench").stdout
 
 
 def test_raw_import_cascade_across_imports(tmp_store: Store, tmp_path: Path):

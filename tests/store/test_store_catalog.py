@@ -69,6 +69,18 @@ def test_reput_replaces_not_duplicates(tmp_store: Store, make_record):
     assert tmp_store.catalog.sql("SELECT count(*) FROM runs") == [(1,)]
 
 
+def test_put_many_skips_unchanged_runs(tmp_store: Store, make_record):
+    first = [make_record(run_id="a", max_num_seqs=8), make_record(run_id="b", max_num_seqs=16)]
+    assert tmp_store.put_many(first) == 2
+    stamp = tmp_store.artifact_path("a", "run.json").stat().st_mtime_ns
+    again = [make_record(run_id="a", max_num_seqs=8), make_record(run_id="b", max_num_seqs=32)]
+    assert again[0].recorded_at != first[0].recorded_at
+    assert tmp_store.put_many(again) == 1  # only "b" changed
+    assert tmp_store.artifact_path("a", "run.json").stat().st_mtime_ns == stamp
+    assert tmp_store.get("a").recorded_at == first[0].recorded_at  # first recorded, kept
+    assert {r.run_id: r.max_num_seqs for r in tmp_store.all()} == {"a": 8, "b": 32}
+
+
 def test_catalog_rebuilt_after_deletion(tmp_path: Path, make_record):
     store = Store(tmp_path / "s")
     records = [make_record(run_id=f"r{i}", max_num_seqs=2**i) for i in range(5)]

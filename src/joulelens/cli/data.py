@@ -20,6 +20,7 @@ from joulelens.cli.common import (
     fmt_num,
     open_store,
 )
+from joulelens.records import RunRecord
 from joulelens.store import RunFilter
 
 import_app = typer.Typer(
@@ -51,15 +52,19 @@ def import_mlenergy(
     started = time.perf_counter()
     records = read_leaderboard(source)
     st = open_store(store)
-    before = len(st.catalog.run_ids())
-    st.put_many(records)
-    after = len(st.catalog.run_ids())
+    before = st.catalog.run_ids()
+    written = st.put_many(records)
     console.print(
         f"imported {len(records)} configurations from {source} "
-        f"({after - before} new, {len(records) - (after - before)} updated) "
+        f"({_changes(records, before, written)}) "
         f"into {st.root} in {time.perf_counter() - started:.2f} s",
         soft_wrap=True,
     )
+
+
+def _changes(records: list[RunRecord], before: set[str], written: int) -> str:
+    new = sum(1 for r in records if r.run_id not in before)
+    return f"{new} new, {written - new} updated, {len(records) - written} unchanged"
 
 
 @import_app.command("mlenergy-raw")
@@ -115,16 +120,17 @@ def _import_raw(
     before = st.catalog.run_ids()
     existing = st.query(RunFilter(source=SourceKind.MLENERGY_BENCHMARK.value, include_failed=True))
     to_write = restabilize(result.records, existing)
-    st.put_many(to_write)
-    new = sum(1 for r in result.records if r.run_id not in before)
-    unstable = sum(1 for r in to_write[: len(result.records)] if r.stable is False)
-    rejudged = len(to_write) - len(result.records)
+    imported = to_write[: len(result.records)]
+    rejudged = to_write[len(result.records) :]
+    written = st.put_many(imported)
+    st.put_many(rejudged)
+    unstable = sum(1 for r in imported if r.stable is False)
     for problem in result.skipped:
         err_console.print(f"[yellow]skipped:[/] {problem}", highlight=False, soft_wrap=True)
+    changes = _changes(imported, before, written)
     console.print(
-        f"imported {len(result.records)} runs from {path} ({new} new, "
-        f"{len(result.records) - new} updated; {unstable} unstable"
-        + (f"; {rejudged} earlier runs re-judged" if rejudged else "")
+        f"imported {len(result.records)} runs from {path} ({changes}; {unstable} unstable"
+        + (f"; {len(rejudged)} earlier runs re-judged" if rejudged else "")
         + (f"; {len(result.skipped)} malformed skipped" if result.skipped else "")
         + f") into {st.root} in {time.perf_counter() - started:.2f} s"
         + ("" if result.configs_dir else "\nno configs/ found: model metadata left empty"),

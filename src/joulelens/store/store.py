@@ -11,6 +11,7 @@ Layout::
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -112,13 +113,29 @@ class Store:
         self.catalog.upsert([record], {record.run_id: self._file_stamp(record.run_id)})
 
     def put_many(self, records: Sequence[RunRecord]) -> int:
-        """Bulk write (imports): each run directory is still replaced atomically."""
-        for record in records:
+        """Bulk write (imports); returns how many runs were written.
+
+        Each run directory is still replaced atomically. A run whose stored file already
+        says the same (apart from ``recorded_at``) is left as it is, so importing the same
+        data again rewrites nothing and keeps when each run was first recorded.
+        """
+        changed = [r for r in records if not self._stored_unchanged(r)]
+        for record in changed:
             self._write_run(record, None, fsync=False)
-        if records:
+        if changed:
             os.sync()  # one flush for the batch instead of one per file
-        stamps = {r.run_id: self._file_stamp(r.run_id) for r in records}
-        return self.catalog.upsert(records, stamps)
+        stamps = {r.run_id: self._file_stamp(r.run_id) for r in changed}
+        return self.catalog.upsert(changed, stamps)
+
+    def _stored_unchanged(self, record: RunRecord) -> bool:
+        try:
+            stored = json.loads((self.run_dir(record.run_id) / RUN_FILE).read_bytes())
+        except (OSError, ValueError):
+            return False
+        incoming = record.model_dump(mode="json")
+        stored.pop("recorded_at", None)
+        incoming.pop("recorded_at", None)
+        return bool(stored == incoming)
 
     def _write_run(
         self, record: RunRecord, write_artifacts: ArtifactWriter | None, *, fsync: bool
