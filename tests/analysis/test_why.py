@@ -27,10 +27,43 @@ def test_low_kv_usage_with_an_unfilled_cap_is_a_non_gpu_bottleneck(llm_run) -> N
     bad = llm_run("u", 0.25, 128, fill=0.6, stable=False, unstable_reasons=["batch under 85%"])
     report = why(top, [top, bad])
     assert report.batch_stop is BatchStop.NON_GPU_BOTTLENECK
-    assert "memory does not explain" in report.batch_explanation
+    assert "60% of its cap filled while memory was free" in report.batch_explanation
     assert report.likely_cause
-    assert {"kv_cache_usage", "larger_batches", "batch_fill"} <= set(report.evidence_used)
+    used = {"kv_cache_usage", "larger_batches", "batch_fill", "next_batch_run"}
+    assert used <= set(report.evidence_used)
     assert report.paths == [[g.NON_GPU, g.BATCH]]
+
+
+def test_next_batch_with_full_kv_cache_is_memory_bound(llm_run) -> None:
+    top = llm_run("t", 0.2, 64, avg_kv_cache_usage=0.4)
+    bad = llm_run(
+        "u", 0.25, 128, fill=0.7, avg_kv_cache_usage=0.97, stable=False, unstable_reasons=["low"]
+    )
+    report = why(top, [top, bad])
+    assert report.batch_stop is BatchStop.MEMORY_BOUND
+    assert "max_num_seqs 128" in report.batch_explanation
+
+
+def test_next_batch_unstable_for_another_reason_is_inconclusive(llm_run) -> None:
+    top = llm_run("t", 0.2, 64, avg_kv_cache_usage=0.2)
+    bad = llm_run(
+        "u", 0.25, 128, stable=False, unstable_reasons=["short steady state: 12 s < 20 s"]
+    )
+    report = why(top, [top, bad])
+    assert report.batch_stop is BatchStop.INCONCLUSIVE
+    assert "short steady state" in report.batch_explanation
+
+
+def test_published_full_batch_with_free_memory_needs_corroboration(llm_run) -> None:
+    from joulelens.records import Provenance, SourceKind
+
+    published = Provenance(source=SourceKind.MLENERGY_LEADERBOARD)
+    top = llm_run("t", 0.2, 64, model_id="Qwen/Qwen3-8B", provenance=published)
+    report = why(top, [top])
+    assert report.batch_stop is BatchStop.INCONCLUSIVE
+    assert "memory does not explain it" in report.batch_explanation
+    partial = llm_run("p", 0.2, 64, model_id="Qwen/Qwen3-8B", fill=0.9, provenance=published)
+    assert why(partial, [partial]).batch_stop is BatchStop.NON_GPU_BOTTLENECK
 
 
 def test_a_larger_stable_batch_means_the_cap_chose_this_point(llm_run) -> None:

@@ -20,6 +20,7 @@ from joulelens.analysis.selection import RunIndex, gpu_name, is_usable
 from joulelens.analysis.thresholds import (
     BATCH_AT_CAP_FRACTION,
     BATCH_GRID,
+    BATCH_STABLE_FRACTION,
     FAMILY_TEXT_BATCH_RATIO,
     KV_USAGE_MEMORY_BOUND,
     KV_USAGE_MEMORY_FREE,
@@ -247,6 +248,17 @@ def _position_evidence(record: RunRecord, pos: _Position) -> list[Evidence]:
                 },
             )
         )
+    nxt = _next_bad(pos)
+    if nxt is not None:
+        fill = f"{nxt.fill:.0%} of its cap filled" if nxt.fill is not None else "fill unknown"
+        kv = f", KV-cache usage {nxt.kv_usage:.0%}" if nxt.kv_usage is not None else ""
+        out.append(
+            Evidence(
+                "next_batch_run",
+                f"max_num_seqs {nxt.batch}: {fill}{kv}; unstable: {'; '.join(nxt.reasons)}",
+                {"batch": nxt.batch, "fill": nxt.fill, "kv_usage": nxt.kv_usage},
+            )
+        )
     return out
 
 
@@ -282,6 +294,14 @@ def _decide(
     how = "recorded" if mem.source == "kv_cache_usage" else "estimated"
     usage = f"{mem.usage:.0%}" if mem.usage is not None else "unknown"
     at_next = f"{mem.usage_at_next:.0%} at {nxt}" if mem.usage_at_next is not None else ""
+    nxt_run = _next_bad(pos)
+    if nxt_run is not None and (nxt_run.kv_usage or 0) >= KV_USAGE_MEMORY_BOUND:
+        return BatchVerdict(
+            BatchStop.MEMORY_BOUND,
+            f"memory-bound: at max_num_seqs {nxt_run.batch} the recorded KV-cache usage reached "
+            f"{nxt_run.kv_usage:.0%} and the run was unstable",
+            "KV-cache memory",
+        )
     if mem.verdict is MemoryVerdict.BOUND:
         what = "KV-cache usage" if how == "recorded" else "estimated KV-cache demand"
         detail = f"{what} {usage} of the cache at the running batch"
@@ -292,36 +312,94 @@ def _decide(
         return BatchVerdict(
             BatchStop.MEMORY_BOUND, f"memory-bound: {detail}; {missing}", "KV-cache memory"
         )
+    return _not_memory(record, pos, mem, family, missing)
+
+
+def _not_memory(
+    record: RunRecord,
+    pos: _Position,
+    mem: MemoryFinding,
+    family: Evidence | None,
+    missing: str,
+) -> BatchVerdict:
+    """Memory did not clearly stop the batch: a non-GPU bottleneck needs corroboration."""
+    how = "recorded" if mem.source == "kv_cache_usage" else "estimated"
+    usage = (
+        f"KV-cache usage ({how}) {mem.usage:.0%}" if mem.usage is not None else "no memory figure"
+    )
+    if mem.usage_at_next is not None:
+        usage += f", {mem.usage_at_next:.0%} at max_num_seqs {mem.next_batch}"
     family_bigger = family is not None and family.values["ratio"] >= FAMILY_TEXT_BATCH_RATIO
     family_text = f"; {family.summary}" if family is not None and family_bigger else ""
     cause = _NON_GPU_CAUSES.get(record.task, _NON_GPU_DEFAULT)
-    where = missing if pos.next_tried else f"the running batch filled {pos.fill:.0%} of the cap"
-    if mem.verdict is MemoryVerdict.FREE and (pos.partial or pos.next_tried):
-        return BatchVerdict(
-            BatchStop.NON_GPU_BOTTLENECK,
-            f"{where}; memory does not explain it: KV-cache usage ({how}) {usage} at the running "
-            f"batch{', ' + at_next if at_next else ''}{family_text}. "
-            f"Likely a non-GPU bottleneck: {cause}",
-            cause,
-        )
-    if mem.verdict is MemoryVerdict.UNKNOWN and family_bigger and pos.next_tried:
-        return BatchVerdict(
-            BatchStop.NON_GPU_BOTTLENECK,
-            f"{missing}; no memory figure{family_text}. Possibly a non-GPU bottleneck: {cause}",
-            cause,
-        )
-    if not pos.next_tried:
-        return BatchVerdict(
-            BatchStop.INCONCLUSIVE,
-            f"no larger batch was tried; KV-cache usage ({how}) {usage}"
-            + (f", {at_next}" if at_next else ""),
-        )
+    free = mem.verdict is MemoryVerdict.FREE
+    nxt = _next_bad(pos)
+    if nxt is not None:  # the next batch was run: its own numbers decide
+        short_fill = nxt.fill is not None and nxt.fill < BATCH_STABLE_FRACTION
+        if short_fill and (free or mem.verdict is MemoryVerdict.UNKNOWN):
+            return BatchVerdict(
+                BatchStop.NON_GPU_BOTTLENECK,
+                f"max_num_seqs {nxt.batch} ran with only {nxt.fill:.0%} of its cap filled while "
+                f"memory was free ({usage}){family_text}. Likely a non-GPU bottleneck: {cause}",
+                cause,
+            )
+        if not short_fill:
+            reasons = "; ".join(nxt.reasons) or "no reason recorded"
+            return BatchVerdict(
+                BatchStop.INCONCLUSIVE,
+                f"max_num_seqs {nxt.batch} was unstable for another reason ({reasons}); {usage}",
+            )
+    elif pos.published or pos.partial:
+        corroborated = pos.partial or family_bigger
+        if free and corroborated:
+            where = (
+                f"the running batch filled {pos.fill:.0%} of the cap"
+                if pos.partial and pos.fill is not None and not pos.published
+                else missing
+            )
+            return BatchVerdict(
+                BatchStop.NON_GPU_BOTTLENECK,
+                f"{where}; memory does not explain it: {usage}{family_text}. "
+                f"Likely a non-GPU bottleneck: {cause}",
+                cause,
+            )
+        if mem.verdict is MemoryVerdict.UNKNOWN and family_bigger and pos.published:
+            return BatchVerdict(
+                BatchStop.NON_GPU_BOTTLENECK,
+                f"{missing}; no memory figure{family_text}. Possibly a non-GPU bottleneck: {cause}",
+                cause,
+            )
+        if free:
+            return BatchVerdict(
+                BatchStop.INCONCLUSIVE,
+                f"{missing}; memory does not explain it ({usage}), but the run filled its cap "
+                "and nothing else points at a non-GPU limit (the next batch may have failed "
+                "another check, such as a steady state under 20 s, or not been run)",
+            )
+    else:
+        return BatchVerdict(BatchStop.INCONCLUSIVE, f"no larger batch was tried; {usage}")
     return BatchVerdict(
         BatchStop.INCONCLUSIVE,
-        f"{missing}; memory may contribute (KV-cache usage ({how}) {usage}"
-        + (f", {at_next}" if at_next else "")
-        + ") but does not clearly explain it",
+        f"{missing}; memory may contribute ({usage}) but does not clearly explain it",
     )
+
+
+@dataclass(frozen=True)
+class _NextRun:
+    batch: int
+    fill: float | None
+    kv_usage: float | None
+    reasons: list[str]
+
+
+def _next_bad(pos: _Position) -> _NextRun | None:
+    """The smallest larger batch that ran and was unstable or failed, if any."""
+    if not pos.larger_bad:
+        return None
+    r = min(pos.larger_bad, key=lambda r: r.batch or 0)
+    fill = r.avg_batch_size / r.batch if (r.avg_batch_size is not None and r.batch) else None
+    reasons = list(r.unstable_reasons) or ([r.failure_reason] if r.failure_reason else [])
+    return _NextRun(r.batch or 0, fill, r.avg_kv_cache_usage, reasons)
 
 
 def batch_verdict(

@@ -130,7 +130,8 @@ def diagnose(
     gaps: dict[str, float] = {}
     if a.is_diffusion:
         factors = diffusion_factors(a, b)
-        metric, unit = f"energy per {b.energy_unit}", f"J/{b.energy_unit}"
+        gen = b.energy_unit if a.energy_unit == b.energy_unit else "generation"
+        metric, unit = f"energy per {gen}", f"J/{gen}"
         va, vb = a.energy_per_generation_joules, b.energy_per_generation_joules
     else:
         factors, gaps = llm_factors(a, b, per_token)
