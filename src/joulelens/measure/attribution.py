@@ -88,7 +88,8 @@ def attribute_energy(
         [t.input_tokens if t.input_tokens is not None else 1 for t in traces], dtype=np.float64
     )
     token_weight = np.where(first, prefill_weight * input_tokens[request_of], 1.0)
-    token_weight = token_weight * np.where(first, 1.0, tokens.weights[inside])
+    if tokens.mismatched_requests:
+        token_weight = token_weight * np.where(first, 1.0, tokens.request_scale[request_of])
 
     if interval_of.size == 0:
         return "no output token was streamed inside the window"

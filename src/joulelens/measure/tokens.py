@@ -23,23 +23,24 @@ from numpy.typing import NDArray
 from joulelens.measure.events import RequestTrace
 from joulelens.measure.series import FloatArray
 
-IntArray = NDArray[np.int64]
+IntArray = NDArray[np.int32]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class TokenTimes:
-    """Every streamed output token: its time, its request (index into the traces), its
-    weight (1.0 unless usage disagreed with the chunks) and whether it is a first token."""
+    """Every streamed output token: its time, its request (index into the traces) and
+    whether it is a request's first token; ``request_scale`` is each request's token weight
+    (1.0 unless usage disagreed with the chunks)."""
 
     times_s: FloatArray
     request_index: IntArray
-    weights: FloatArray
     is_first: NDArray[np.bool_]
+    request_scale: FloatArray
     mismatched_requests: int  # requests whose usage count differs from their chunks
 
     @classmethod
     def from_traces(cls, traces: Sequence[RequestTrace]) -> TokenTimes:
-        chunk_t, chunk_k, chunk_req, chunk_first = [], [], [], []
+        chunk_t, chunk_k, chunk_req = [], [], []
         scale = np.ones(len(traces))
         mismatched = 0
         for i, trace in enumerate(traces):
@@ -47,24 +48,24 @@ class TokenTimes:
             if n == 0:
                 continue
             times = np.frombuffer(trace.chunk_times_s, dtype=np.float64)
-            tokens = np.asarray(trace.chunk_tokens, dtype=np.int64)
+            tokens = np.frombuffer(trace.chunk_tokens, dtype=f"u{trace.chunk_tokens.itemsize}")
             chunk_t.append(times)
             chunk_k.append(tokens)
-            chunk_req.append(np.full(n, i, dtype=np.int64))
-            first = np.zeros(n, dtype=bool)
-            first[0] = True
-            chunk_first.append(first)
+            chunk_req.append(np.full(n, i, dtype=np.int32))
             streamed = int(tokens.sum())
             if streamed and trace.output_tokens != streamed:
                 mismatched += 1
                 scale[i] = trace.output_tokens / streamed
         if not chunk_t:
             empty = np.empty(0)
-            return cls(empty, np.empty(0, dtype=np.int64), empty, np.empty(0, dtype=bool), 0)
+            return cls(empty, np.empty(0, dtype=np.int32), np.empty(0, dtype=bool), scale, 0)
         t = np.concatenate(chunk_t)
-        k = np.concatenate(chunk_k)
+        k = np.concatenate(chunk_k).astype(np.int64)
         req = np.concatenate(chunk_req)
-        first_chunk = np.concatenate(chunk_first)
+        first_chunk = np.ones(t.size, dtype=bool)
+        first_chunk[1:] = req[1:] != req[:-1]
+        if bool(np.all(k == 1)):  # one token per chunk (vLLM with per-chunk usage): no spreading
+            return cls(t, req, first_chunk, scale, mismatched)
         prev = np.empty_like(t)
         prev[1:] = t[:-1]
         prev[first_chunk] = t[first_chunk]  # a first chunk is a point, not a spread
@@ -72,12 +73,16 @@ class TokenTimes:
         chunk_of_token = np.repeat(np.arange(t.size), k)
         starts = np.cumsum(k) - k
         j = np.arange(chunk_of_token.size) - starts[chunk_of_token] + 1
-        kk = k[chunk_of_token]
-        token_t = prev[chunk_of_token] + j * (t - prev)[chunk_of_token] / kk
-        token_req = req[chunk_of_token]
+        token_t = prev[chunk_of_token] + j * ((t - prev) / k)[chunk_of_token]
+        del j
         is_first = np.zeros(token_t.size, dtype=bool)
         is_first[starts[first_chunk]] = True  # the first token of each request's first chunk
-        return cls(token_t, token_req, scale[token_req], is_first, mismatched)
+        return cls(token_t, req[chunk_of_token], is_first, scale, mismatched)
+
+    @property
+    def weights(self) -> FloatArray:
+        """Per-token weight (see ``request_scale``)."""
+        return self.request_scale[self.request_index]
 
     def __len__(self) -> int:
         return int(self.times_s.size)
@@ -87,7 +92,11 @@ class TokenTimes:
         return (self.times_s > start_s) & (self.times_s <= end_s)
 
     def count_in(self, start_s: float, end_s: float) -> float:
-        return float(self.weights[self.mask_in(start_s, end_s)].sum())
+        """Tokens streamed in (start_s, end_s], usage-weighted."""
+        inside = self.mask_in(start_s, end_s)
+        if not self.mismatched_requests:
+            return float(np.count_nonzero(inside))
+        return float(self.request_scale[self.request_index[inside]].sum())
 
 
 def inter_token_gaps_s(traces: Sequence[RequestTrace]) -> FloatArray:
