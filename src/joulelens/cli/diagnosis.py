@@ -10,6 +10,8 @@ from typing import Annotated
 import typer
 
 from joulelens.cli.common import DocFormat, StoreOpt, emit_json, open_store
+from joulelens.records import RunRecord
+from joulelens.store import RunFilter, Store
 
 
 class GraphFormat(StrEnum):
@@ -29,6 +31,24 @@ def _write(text: str, output: Path | None = None) -> None:
 
     atomic_write_text(output, text)
     err_console.print(f"wrote {output}")
+
+
+def _related_runs(store: Store, records: list[RunRecord]) -> list[RunRecord]:
+    """Every run of the given runs' models and their text counterparts (all that ``why``
+    consults), read with catalog queries instead of loading the whole store."""
+    from joulelens.analysis.model_arch import model_arch
+
+    models = {r.model_id for r in records}
+    for r in records:
+        arch = model_arch(r.model_id)
+        if arch is not None and arch.text_counterpart:
+            models.add(arch.text_counterpart)
+    found: dict[str, RunRecord] = {}
+    for model in sorted(models):
+        for run in store.query(RunFilter(model=model, include_failed=True)):
+            if run.model_id in models:
+                found[run.run_id] = run
+    return list(found.values())
 
 
 def graph(
@@ -61,7 +81,7 @@ def why(
 
     st = open_store(store)
     record = st.get(run)
-    report = explain_run(record, st.all())
+    report = explain_run(record, _related_runs(st, [record]))
     if fmt is DocFormat.json:
         emit_json(report.to_dict())
     elif fmt is DocFormat.markdown:
@@ -85,7 +105,7 @@ def diagnose(
 
     st = open_store(store)
     a, b = st.get(run_a), st.get(run_b)
-    result = decompose(a, b, st.all(), per_token=per_token)
+    result = decompose(a, b, _related_runs(st, [a, b]), per_token=per_token)
     if fmt is DocFormat.json:
         emit_json(result.to_dict())
     elif fmt is DocFormat.markdown:
