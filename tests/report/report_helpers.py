@@ -1,0 +1,102 @@
+"""Builders shared by the report tests: synthetic sweeps and measured-run artifacts."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from joulelens.records import Histogram, Provenance, RunRecord, SourceKind
+
+STEADY_WINDOW_S = (20.0, 80.0)
+TIMELINE_SERIES = (
+    "power_watts:gpu:0",
+    "temperature_c:gpu:0",
+    "running_batch:server",
+    "kv_cache_usage:server",
+)
+
+
+def write_timeline(staging: Path, duration_s: float = 100.0, period_s: float = 0.1) -> None:
+    """A synthetic 10 Hz timeline: power ramps up in the steady state, batch fills, KV grows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ts, names, values = [], [], []
+    n = int(duration_s / period_s)
+    for i in range(n):
+        t = i * period_s
+        steady = STEADY_WINDOW_S[0] <= t <= STEADY_WINDOW_S[1]
+        for name, value in zip(
+            TIMELINE_SERIES,
+            (
+                (600.0 if steady else 250.0) + 20 * math.sin(t),
+                40.0 + 0.3 * t,
+                64.0 if steady else 10.0,
+                0.7 if steady else 0.1,
+            ),
+            strict=True,
+        ):
+            ts.append(t)
+            names.append(name)
+            values.append(value)
+    # A cumulative series the report should leave out of the panels.
+    for i in range(n):
+        ts.append(i * period_s)
+        names.append("energy_joules:gpu:0")
+        values.append(i * 40.0)
+    table = pa.table({"t_s": ts, "series": names, "value": values})
+    pq.write_table(table, staging / "timeline.parquet")
+
+
+def write_requests(staging: Path, n: int = 40) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows: dict[str, list[Any]] = {
+        "request_id": [f"r{i}" for i in range(n)],
+        "sent_s": [0.0] * n,
+        "ttft_ms": [50.0 + i for i in range(n)],
+        "e2e_latency_ms": [5000.0 + 10 * i for i in range(n)],
+        "input_tokens": [100] * n,
+        "output_tokens": [100 + 10 * i for i in range(n)],
+        "finish_reason": ["stop"] * n,
+        "error": [None] * n,
+        "in_steady_state": [5 <= i < n - 5 for i in range(n)],
+        "attributed_energy_joules": [20.0 + 2.0 * i for i in range(n)],
+        "attributed_prefill_energy_joules": [2.0] * n,
+        "attributed_decode_energy_joules": [18.0 + 2.0 * i for i in range(n)],
+    }
+    pq.write_table(pa.table(rows), staging / "requests.parquet")
+
+
+def llm_sweep(make_record: Callable[..., RunRecord], **common: Any) -> list[RunRecord]:
+    """Two setups x four batch sizes of one model, with a known frontier."""
+    out = []
+    for gpu, base_power in (("H100", 500.0), ("B200", 450.0)):
+        for batch in (8, 32, 128, 512):
+            itl = 10.0 + batch / 16 * (0.8 if gpu == "B200" else 1.0)
+            tput = batch * 1000.0 / itl
+            out.append(
+                make_record(
+                    run_id=f"llm-{gpu}-{batch}",
+                    model_id="org/model-a",
+                    nickname="Model A",
+                    gpu_model=gpu,
+                    max_num_seqs=batch,
+                    weight_precision="bfloat16",
+                    median_itl_ms=itl,
+                    output_throughput_tokens_per_sec=tput,
+                    avg_power_watts=base_power + batch,
+                    energy_per_token_joules=(base_power + batch) / tput,
+                    energy_per_request_joules=(base_power + batch) / tput * 300,
+                    avg_output_len=300.0,
+                    output_length_distribution=Histogram(
+                        bins=[1.0, 100.0, 1000.0], counts=[30, 70]
+                    ),
+                    provenance=Provenance(source=SourceKind.MLENERGY_LEADERBOARD),
+                    **common,
+                )
+            )
+    return out
