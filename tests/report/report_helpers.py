@@ -7,68 +7,68 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from joulelens.records import Histogram, Provenance, RunRecord, SourceKind
+from joulelens.measure.artifacts import write_run_artifacts
+from joulelens.measure.compile import KV_CACHE_SERIES, RUNNING_SERIES
+from joulelens.records import (
+    Histogram,
+    Provenance,
+    RequestRow,
+    RunRecord,
+    SourceKind,
+    TimelineSample,
+)
 
 STEADY_WINDOW_S = (20.0, 80.0)
+# The measurement's own series names, so the report is tested on what it will really read.
 TIMELINE_SERIES = (
     "power_watts:gpu:0",
     "temperature_c:gpu:0",
-    "running_batch:server",
-    "kv_cache_usage:server",
+    RUNNING_SERIES,
+    KV_CACHE_SERIES,
 )
 
 
 def write_timeline(staging: Path, duration_s: float = 100.0, period_s: float = 0.1) -> None:
-    """A synthetic 10 Hz timeline: power ramps up in the steady state, batch fills, KV grows."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    ts, names, values = [], [], []
-    n = int(duration_s / period_s)
-    for i in range(n):
+    """A synthetic 10 Hz timeline: power ramps up in the steady state, batch fills, KV grows;
+    written by the measurement's own artifact writer."""
+    rows = []
+    for i in range(int(duration_s / period_s)):
         t = i * period_s
         steady = STEADY_WINDOW_S[0] <= t <= STEADY_WINDOW_S[1]
-        for name, value in zip(
-            TIMELINE_SERIES,
-            (
-                (600.0 if steady else 250.0) + 20 * math.sin(t),
-                40.0 + 0.3 * t,
-                64.0 if steady else 10.0,
-                0.7 if steady else 0.1,
-            ),
-            strict=True,
-        ):
-            ts.append(t)
-            names.append(name)
-            values.append(value)
-    # A cumulative series the report should leave out of the panels.
-    for i in range(n):
-        ts.append(i * period_s)
-        names.append("energy_joules:gpu:0")
-        values.append(i * 40.0)
-    table = pa.table({"t_s": ts, "series": names, "value": values})
-    pq.write_table(table, staging / "timeline.parquet")
+        values = (
+            (600.0 if steady else 250.0) + 20 * math.sin(t),
+            40.0 + 0.3 * t,
+            64.0 if steady else 10.0,
+            0.7 if steady else 0.1,
+        )
+        rows += [
+            TimelineSample(t_s=t, series=name, value=v)
+            for name, v in zip(TIMELINE_SERIES, values, strict=True)
+        ]
+        # A cumulative series the report should leave out of the panels.
+        rows.append(TimelineSample(t_s=t, series="energy_joules:gpu:0", value=i * 40.0))
+    write_run_artifacts(staging, [], rows)
 
 
 def write_requests(staging: Path, n: int = 40) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    rows: dict[str, list[Any]] = {
-        "request_id": [f"r{i}" for i in range(n)],
-        "sent_s": [0.0] * n,
-        "ttft_ms": [50.0 + i for i in range(n)],
-        "e2e_latency_ms": [5000.0 + 10 * i for i in range(n)],
-        "input_tokens": [100] * n,
-        "output_tokens": [100 + 10 * i for i in range(n)],
-        "finish_reason": ["stop"] * n,
-        "error": [None] * n,
-        "in_steady_state": [5 <= i < n - 5 for i in range(n)],
-        "attributed_energy_joules": [20.0 + 2.0 * i for i in range(n)],
-        "attributed_prefill_energy_joules": [2.0] * n,
-        "attributed_decode_energy_joules": [18.0 + 2.0 * i for i in range(n)],
-    }
-    pq.write_table(pa.table(rows), staging / "requests.parquet")
+    rows = [
+        RequestRow(
+            request_id=f"r{i}",
+            sent_s=0.0,
+            ttft_ms=50.0 + i,
+            e2e_latency_ms=5000.0 + 10 * i,
+            input_tokens=100,
+            output_tokens=100 + 10 * i,
+            finish_reason="stop",
+            error=None,
+            in_steady_state=5 <= i < n - 5,
+            attributed_energy_joules=20.0 + 2.0 * i,
+            attributed_prefill_energy_joules=2.0,
+            attributed_decode_energy_joules=18.0 + 2.0 * i,
+        )
+        for i in range(n)
+    ]
+    write_run_artifacts(staging, rows, [])
 
 
 def llm_sweep(make_record: Callable[..., RunRecord], **common: Any) -> list[RunRecord]:

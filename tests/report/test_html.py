@@ -7,6 +7,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from joulelens.records import RunRecord
 from joulelens.report import build_payload, plotly_js_path, render_html, write_report
 from joulelens.report.html import PLOTLY_BUNDLE_SHA256, VENDORED_PLOTLY
@@ -84,3 +86,19 @@ def test_vendored_plotly_is_the_recorded_release() -> None:
     digest = hashlib.sha256(VENDORED_PLOTLY.read_bytes()).hexdigest()
     assert digest == PLOTLY_BUNDLE_SHA256
     assert (VENDORED_PLOTLY.parent / "plotly-LICENSE").read_text().startswith("MIT License")
+
+
+def test_page_script_parses(tmp_path: Path) -> None:
+    """A syntax check that needs no browser (the browser tests run it for real)."""
+    import shutil
+    import subprocess
+
+    from joulelens.report.html import _app_js
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    script = tmp_path / "app.js"
+    script.write_text(_app_js())
+    result = subprocess.run([node, "--check", str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
