@@ -271,3 +271,16 @@ def test_all_requests_failed_is_a_failed_run(tmp_path: Path):
     path.write_text(json.dumps(doc))
     r = _only(tmp_path)
     assert r.status is RunStatus.FAILED and r.failure_reason == "no request completed"
+
+
+def test_bad_configs_are_named(tmp_path: Path):
+    write_llm_run(tmp_path)
+    with pytest.raises(InputError, match=r"not an ML\.ENERGY Benchmark configs directory") as err:
+        read_benchmark_results(tmp_path, configs=tmp_path / "run")
+    assert err.value.field == "--configs"
+    configs = write_configs(tmp_path)
+    info = configs / "vllm" / "lm-arena-chat" / "acme" / "Chat-8B" / "model_info.json"
+    info.write_text(json.dumps({"total_parameters_billion": "lots"}))
+    with pytest.raises(InputError) as err:
+        read_benchmark_results(tmp_path)
+    assert (err.value.source, err.value.field) == (str(info), "total_parameters_billion")
