@@ -7,7 +7,7 @@ import sys
 import typer
 
 from joulelens import __version__
-from joulelens.cli import data
+from joulelens.cli import data, diagnosis, planning, report
 from joulelens.errors import JoulelensError
 
 app = typer.Typer(
@@ -32,7 +32,7 @@ def _root(
     """joulelens: where do the joules go?"""
 
 
-for module in (data,):
+for module in (data, diagnosis, planning, report):
     module.register(app)
 
 
