@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -67,7 +66,8 @@ def timed(fn: Callable[[Path, Path], None], snapshot: Path, repeats: int) -> lis
                 n = len(Store(store_dir).catalog.run_ids())
                 if n != 1858 and snapshot == DEFAULT_SNAPSHOT:
                     raise SystemExit(f"expected 1858 runs, the store holds {n}")
-                shutil.rmtree(store_dir)
+            # Stores are deleted only at the end: a big deletion (discard) just before an
+            # import would slow the file system under the next timed run.
             if i:
                 times.append(elapsed)
     return times
