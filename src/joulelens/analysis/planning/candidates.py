@@ -85,18 +85,20 @@ def check_latency_available(records: Sequence[RunRecord], metric: LatencyMetric)
     published leaderboard data, which does not include it)."""
     if not records or any(latency_of(r, metric) is not None for r in records):
         return
-    kinds = {r.is_diffusion for r in records}
-    field = latency_field(metric, diffusion=kinds == {True})
+    diffusion = all(r.is_diffusion for r in records)
+    field = latency_field(metric, diffusion)
     if field is None:
-        raise AnalysisError(
-            f"a {metric.value} deadline does not apply to "
-            f"{'diffusion' if True in kinds else 'LLM'} runs; use --latency paper"
-        )
+        kind = "diffusion" if diffusion else "LLM"
+        raise AnalysisError(f"a {metric.value} deadline does not apply to {kind} runs")
     reasons = sorted({r.missing.get(field, "not recorded") for r in records})
+    hint = ""
+    if metric is not LatencyMetric.PAPER:
+        hint = ". Use the paper's latency (--latency paper)"
+        if "ttft" in field:
+            hint += " or measure runs with joulelens, which records TTFT"
     raise AnalysisError(
-        f"none of the {len(records)} candidate runs has {latency_label(metric, False)} "
-        f"({field}): {'; '.join(reasons[:3])}. Use the paper's median-ITL deadline "
-        "(--latency paper) or measure runs with joulelens, which records TTFT"
+        f"none of the {len(records)} candidate runs has {latency_label(metric, diffusion)} "
+        f"({field}): {'; '.join(reasons[:3])}{hint}"
     )
 
 

@@ -35,7 +35,11 @@ def _slopes(x: FloatArray, y: FloatArray) -> FloatArray:
             continue  # a local extremum (or flat piece): a zero slope keeps it from overshooting
         w_before = 2 * h[i] + h[i - 1]
         w_after = h[i] + 2 * h[i - 1]
-        slopes[i] = (w_before + w_after) / (w_before / before + w_after / after)
+        # Weighted harmonic mean of the secants, written without dividing by a secant so
+        # that tiny secants cannot overflow.
+        denominator = w_before * after + w_after * before
+        if denominator != 0:
+            slopes[i] = (w_before + w_after) * before * after / denominator
     slopes[0] = _end_slope(h[0], h[1], secant[0], secant[1])
     slopes[-1] = _end_slope(h[-1], h[-2], secant[-1], secant[-2])
     return slopes
