@@ -7,7 +7,7 @@ import sys
 import typer
 
 from joulelens import __version__
-from joulelens.cli import data, diagnosis, planning, report
+from joulelens.cli import data, demo, diagnosis, measure, planning, report
 from joulelens.errors import JoulelensError
 
 app = typer.Typer(
@@ -32,7 +32,7 @@ def _root(
     """joulelens: where do the joules go?"""
 
 
-for module in (data, diagnosis, planning, report):
+for module in (demo, data, measure, diagnosis, planning, report):
     module.register(app)
 
 
@@ -43,7 +43,7 @@ def main() -> None:
     except JoulelensError as exc:
         from joulelens.cli.common import err_console
 
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -23,12 +23,17 @@ from pydantic import ValidationError
 from joulelens.errors import InputError, RunNotFoundError, StoreError
 from joulelens.records import RunRecord
 from joulelens.store.catalog import Catalog
-from joulelens.store.files import remove_stale_staging, staged_directory, write_new_file
+from joulelens.store.files import (
+    atomic_write_text,
+    remove_stale_staging,
+    staged_directory,
+    write_new_file,
+)
 
 STORE_ENV = "JOULELENS_STORE"
 RUN_FILE = "run.json"
 
-ArtifactWriter = Callable[[Path], None]
+ArtifactWriter = Callable[[Path], object]  # may return the names it wrote
 
 
 def default_store_dir() -> Path:
@@ -110,6 +115,14 @@ class Store:
     def put(self, record: RunRecord, write_artifacts: ArtifactWriter | None = None) -> None:
         """Write one run atomically (artifacts first, run.json last), then index it."""
         self._write_run(record, write_artifacts, fsync=True)
+        self.catalog.upsert([record], {record.run_id: self._file_stamp(record.run_id)})
+
+    def update(self, record: RunRecord) -> None:
+        """Replace an existing run's ``run.json`` atomically, keeping its artifacts."""
+        path = self.run_dir(record.run_id) / RUN_FILE
+        if not path.is_file():
+            raise RunNotFoundError(f"no run {record.run_id!r} to update in {self.root}")
+        atomic_write_text(path, record.model_dump_json(indent=1))
         self.catalog.upsert([record], {record.run_id: self._file_stamp(record.run_id)})
 
     def put_many(self, records: Sequence[RunRecord]) -> int:

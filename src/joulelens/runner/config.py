@@ -1,0 +1,152 @@
+"""What one measured run is: engine, model, task, knobs and measurement choices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from joulelens.errors import InputError
+from joulelens.records import stable_run_id
+
+EngineName = Literal["vllm", "endpoint", "transformers", "diffusers"]
+# The paper picks N >> B so the steady state spans many batch turnovers; prompts repeat.
+REQUESTS_PER_BATCH_SLOT = 4
+MIN_REQUESTS = 64
+
+
+def default_num_requests(max_num_seqs: int) -> int:
+    """The paper's request-count rule: N >> B (here 4B, at least 64)."""
+    return max(REQUESTS_PER_BATCH_SLOT * max_num_seqs, MIN_REQUESTS)
+
+
+def parse_arrival(text: str) -> tuple[float | None, float]:
+    """``saturation`` -> (None, 1); ``poisson:RATE`` -> (RATE, 1); ``gamma:RATE:CV``."""
+    parts = text.split(":")
+    try:
+        if parts == ["saturation"]:
+            return None, 1.0
+        if parts[0] == "poisson" and len(parts) == 2:
+            return float(parts[1]), 1.0
+        if parts[0] == "gamma" and len(parts) == 3:
+            return float(parts[1]), float(parts[2])
+    except ValueError:
+        pass
+    raise InputError(
+        f"unknown arrival {text!r}: use saturation, poisson:RATE or gamma:RATE:CV", field="arrival"
+    )
+
+
+class RunConfig(BaseModel):
+    """One configuration to measure. Identity fields decide the run id (see :meth:`run_id`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    engine: EngineName
+    model: str
+    task: str
+    max_num_seqs: int | None = Field(default=None, ge=1, description="LLM batch cap B")
+    batch_size: int | None = Field(default=None, ge=1, description="diffusion batch size")
+    num_gpus: int = Field(default=1, ge=0)
+    num_requests: int | None = Field(default=None, ge=1)
+    arrival: str = "saturation"
+    max_concurrency: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1, description="lower the task's output cap")
+    prompts: str | None = None  # None/"builtin", "public", or a JSONL/Parquet file
+    seed: int = 0
+
+    # Server engines.
+    endpoint: str | None = None
+    served_model: str | None = None  # the name the server knows the model by
+    gpu_model: str | None = None  # label for endpoint runs whose GPUs joulelens can't see
+    tensor_parallel: int | None = None
+    data_parallel: int = 1
+    expert_parallel: bool = False
+    dtype: str | None = None
+    quantization: str | None = None
+    max_model_len: int | None = None
+    vllm_args: list[str] = Field(default_factory=list)
+    vllm_config: Path | None = None
+
+    # In-process engines.
+    device: str = "auto"
+    cpu_threads: int | None = None
+    batching: Literal["auto", "continuous", "static"] = "auto"  # transformers engine
+
+    # Diffusion.
+    num_batches: int = Field(default=3, ge=1)
+    warmup_batches: int = Field(default=1, ge=0)
+    inference_steps: int | None = None
+    height: int | None = None
+    width: int | None = None
+    num_frames: int | None = None
+
+    # Measurement.
+    gpus: bool = True  # read NVIDIA GPUs (off for CPU-only runs)
+    cpu_estimate: Literal["auto", "system", "process", "off"] = "auto"
+    watts_per_core: float = Field(default=10.0, gt=0)
+    idle_baseline_s: float = Field(default=5.0, ge=0, description="0 turns the baseline off")
+    sample_period_s: float = Field(default=0.1, gt=0)
+    min_steady_state_s: float = Field(default=20.0, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> RunConfig:
+        parse_arrival(self.arrival)
+        if self.engine == "endpoint" and not self.endpoint:
+            raise InputError("the endpoint engine needs --endpoint URL", field="endpoint")
+        if self.engine == "diffusers":
+            if self.batch_size is None:
+                self.batch_size = self.max_num_seqs or 1
+        elif self.max_num_seqs is None:
+            raise InputError(
+                "an LLM run needs --max-num-seqs (the batch cap B)", field="max_num_seqs"
+            )
+        return self
+
+    @property
+    def is_diffusion(self) -> bool:
+        return self.engine == "diffusers"
+
+    @property
+    def batch(self) -> int:
+        value = self.batch_size if self.is_diffusion else self.max_num_seqs
+        assert value is not None
+        return value
+
+    @property
+    def requests(self) -> int:
+        return self.num_requests or default_num_requests(self.batch)
+
+    def identity(self) -> dict[str, Any]:
+        """What makes two runs the same configuration (resumable sweeps skip these)."""
+        keys = (
+            "engine",
+            "model",
+            "task",
+            "max_num_seqs",
+            "batch_size",
+            "num_gpus",
+            "arrival",
+            "max_tokens",
+            "prompts",
+            "tensor_parallel",
+            "data_parallel",
+            "expert_parallel",
+            "dtype",
+            "quantization",
+            "inference_steps",
+            "height",
+            "width",
+            "num_frames",
+            "endpoint",
+            "served_model",
+            "device",
+            "batching",
+        )
+        ident = {k: getattr(self, k) for k in keys}
+        ident["num_requests"] = self.requests
+        return ident
+
+    def run_id(self) -> str:
+        return stable_run_id("jl", self.identity())
