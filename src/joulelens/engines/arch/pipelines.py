@@ -1,4 +1,4 @@
-"""Tiny random diffusion pipelines built from configs kept as data (``pipelines/*.json``).
+"""Tiny random diffusion pipelines built from configs kept as data (``pipeline_configs/*.json``).
 
 ``arch:tiny-sd`` (text-to-image, Stable Diffusion shape) and ``arch:tiny-wan`` (text-to-video,
 Wan 2.1 shape) run a full denoising loop plus VAE decode in about a second on a CPU, so the
@@ -39,7 +39,7 @@ class PipelineSpec:
 
 @cache
 def _specs() -> dict[str, PipelineSpec]:
-    folder = resources.files("joulelens.engines.arch").joinpath("pipelines")
+    folder = resources.files("joulelens.engines.arch").joinpath("pipeline_configs")
     specs = {}
     for entry in folder.iterdir():
         if entry.name.endswith(".json"):
