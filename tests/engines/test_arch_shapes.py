@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from joulelens.engines.arch import arch_names, build_model, get_arch
+from joulelens.engines.arch import arch_names, build_model, get_arch, reference_model_for
 from joulelens.engines.arch.pipelines import get_pipeline_spec, pipeline_names
 from joulelens.engines.arch.tokenizers import BYTE_SPECIAL_TOKENS, byte_tokenizer
 from joulelens.errors import EngineError
@@ -63,6 +63,9 @@ def test_moe_shapes_say_so_and_borrow_output_lengths_per_task() -> None:
     assert spec.architecture == "MoE"
     assert spec.reference_for("gpqa") == "Qwen/Qwen3-30B-A3B-Thinking-2507"
     assert spec.reference_for("image-chat") == spec.reference_model_id
+    assert reference_model_for("arch:qwen3-8b", "gpqa") == "Qwen/Qwen3-8B"
+    assert reference_model_for("arch:tiny-llama", "gpqa") is None
+    assert reference_model_for("Qwen/Qwen3-8B", "gpqa") is None
 
 
 def test_tiny_models_build_with_seeded_random_weights() -> None:

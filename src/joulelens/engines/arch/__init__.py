@@ -126,3 +126,11 @@ def _check_fits(spec: ArchSpec, device: torch.device, dtype: torch.dtype) -> Non
             f"more than {where} has ({free_bytes / 2**30:.1f} GiB free); "
             "use a smaller shape (e.g. arch:tiny-llama) or a GPU with more memory"
         )
+
+
+def reference_model_for(model: str, task: str) -> str | None:
+    """The published model an ``arch:`` shape borrows output lengths from for ``task``
+    (pass it to ``Task.output_lengths(store, model_id)``); ``None`` for other models."""
+    if not model.startswith(ARCH_PREFIX):
+        return None
+    return get_arch(model).reference_for(task)
