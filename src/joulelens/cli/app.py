@@ -39,7 +39,9 @@ for module in (demo, data, measure, diagnosis, planning, report):
 def main() -> None:
     """Entry point: domain errors become one clean line on stderr and exit code 2."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # Typer returns 130 here on Ctrl-C
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except JoulelensError as exc:
         from joulelens.cli.common import err_console
 

@@ -58,6 +58,9 @@ ENERGY_FIELDS = (
 )
 # Server gauges on the timeline, named like the meters' series (<quantity>:<device>).
 RUNNING_SERIES = "running_batch:server"
+# A server gauge averaged over fewer scrapes than this says more about the scrape phase
+# than about the window; the client-side count is the better estimate then.
+MIN_SCRAPES_IN_WINDOW = 2
 KV_CACHE_SERIES = "kv_cache_usage:server"
 
 
@@ -197,14 +200,22 @@ def _put_window_metrics(
         metrics.put("energy_per_request_joules", per_request, no_tokens)
 
     running = server.running if server is not None else None
-    batch = running.step_mean(start_s, end_s) if running is not None else None
+    scrapes = _samples_inside(running, start_s, end_s)
+    batch = None
+    if running is not None and scrapes >= MIN_SCRAPES_IN_WINDOW:
+        batch = running.step_mean(start_s, end_s)
     if batch is None:
         batch = client_running_batch(traces, start_s, end_s)
-        if server is not None:
-            warnings.append(
-                "average batch from client-side counts (first token to finish): "
-                + server.missing_reason(RUNNING)
+        if server is None:
+            why = "the server offered no metrics"
+        elif running is None:
+            why = server.missing_reason(RUNNING)
+        else:
+            why = (
+                f"only {scrapes} server scrape(s) inside the {end_s - start_s:.2f} s "
+                f"steady state (need {MIN_SCRAPES_IN_WINDOW})"
             )
+        warnings.append("average batch from client-side counts (first token to finish): " + why)
     metrics.put("avg_batch_size", batch)
 
     kv = server.kv_cache_usage if server is not None else None
@@ -213,10 +224,16 @@ def _put_window_metrics(
         if server is None
         else server.missing_reason(KV_CACHE_USAGE)
     )
-    mean = kv.step_mean(start_s, end_s) if kv is not None else None
-    peak = kv.step_max(start_s, end_s) if kv is not None else None
-    metrics.put("avg_kv_cache_usage", mean, kv_reason if kv is None else "no scrape in the window")
-    metrics.put("max_kv_cache_usage", peak, kv_reason if kv is None else "no scrape in the window")
+    kv_scrapes = _samples_inside(kv, start_s, end_s)
+    enough = kv is not None and kv_scrapes >= MIN_SCRAPES_IN_WINDOW
+    mean = kv.step_mean(start_s, end_s) if kv is not None and enough else None
+    peak = kv.step_max(start_s, end_s) if kv is not None and enough else None
+    if kv is not None:
+        kv_reason = (
+            f"{kv_scrapes} server scrape(s) inside the steady state (need {MIN_SCRAPES_IN_WINDOW})"
+        )
+    metrics.put("avg_kv_cache_usage", mean, kv_reason)
+    metrics.put("max_kv_cache_usage", peak, kv_reason)
 
 
 def _rates(
@@ -327,6 +344,13 @@ def _request_rows(
             )
         )
     return rows
+
+
+def _samples_inside(series: SampledSeries | None, start_s: float, end_s: float) -> int:
+    if series is None:
+        return 0
+    times = series.times_s
+    return int(((times >= start_s) & (times <= end_s)).sum())
 
 
 def _server_series(server: ServerMetrics | None) -> dict[str, SampledSeries]:

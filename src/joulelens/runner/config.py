@@ -54,6 +54,7 @@ class RunConfig(BaseModel):
     max_concurrency: int | None = Field(default=None, ge=1)
     max_tokens: int | None = Field(default=None, ge=1, description="lower the task's output cap")
     prompts: str | None = None  # None/"builtin", "public", or a JSONL/Parquet file
+    extra_body: dict[str, Any] = Field(default_factory=dict)  # merged into every request
     seed: int = 0
 
     # Server engines.

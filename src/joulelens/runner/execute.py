@@ -7,6 +7,7 @@ bad input) is recorded as a failed run with its reason, then re-raised or return
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import shutil
 import tempfile
@@ -351,15 +352,20 @@ def arrival_config(config: RunConfig) -> Any:
 def llm_requests(config: RunConfig, fim_format: Any = None) -> list[Any]:
     task = _tasks().get_task(config.task)
     items = task.load_prompts(config.prompts, seed=config.seed)
-    return list(
-        task.build_requests(
-            items,
-            config.requests,
-            max_tokens=config.max_tokens,
-            fim_format=fim_format,
-            seed=config.seed,
-        )
+    requests = task.build_requests(
+        items,
+        config.requests,
+        max_tokens=config.max_tokens,
+        fim_format=fim_format,
+        seed=config.seed,
     )
+    # The user's extra fields win over the task's sampling defaults.
+    return [
+        dataclasses.replace(r, extra_body={**r.extra_body, **config.extra_body})
+        if config.extra_body
+        else r
+        for r in requests
+    ]
 
 
 def cuda_available() -> bool:

@@ -23,7 +23,9 @@ class TransformersRun:
         task = get_task(config.task)
         lengths = None
         if parse_model(config.model).random_weights:
-            lengths = task.output_lengths(store)
+            from joulelens.engines.arch import reference_model_for
+
+            lengths = task.output_lengths(store, reference_model_for(config.model, config.task))
         self.engine = TransformersEngine(
             config.model,
             device=config.device,

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from joulelens.errors import InputError, JoulelensError
+from joulelens.errors import InputError
 from joulelens.meters import IdlePower
 from joulelens.records import RunRecord, RunStatus
 from joulelens.runner.config import RunConfig
@@ -133,15 +133,11 @@ def run_sweep(
                 record = measure(
                     config, store, observer=ev.starting(config, index, total), idle=idle
                 )
-            except JoulelensError:
-                failed = store.get(run_id)
-                outcome.failed.append(failed)
-                ev.finished(failed)
-                continue
-            except Exception:  # an engine bug must not cost the rest of the sweep
-                failed = store.get(run_id)
-                outcome.failed.append(failed)
-                ev.finished(failed)
+            except Exception:  # run_one recorded it; an engine bug must not stop the sweep
+                if store.has(run_id):
+                    failed = store.get(run_id)
+                    outcome.failed.append(failed)
+                    ev.finished(failed)
                 continue
             outcome.completed.append(record)
             ev.finished(record)

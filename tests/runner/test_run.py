@@ -1,0 +1,78 @@
+"""One measured run against real local servers, written to the store."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import pyarrow.parquet as pq
+import pytest
+
+from joulelens.errors import EngineError
+from joulelens.records import EnergyBoundary, EnergyMethod, RunStatus
+from joulelens.runner import run_one
+from joulelens.store import Store
+from runner.conftest import ServerProcess, endpoint_config
+
+
+def test_endpoint_run_produces_a_complete_record(tmp_store: Store, sse_url: str) -> None:
+    record = run_one(endpoint_config(sse_url, 4), tmp_store)
+    assert record.status is RunStatus.COMPLETED
+    assert record.energy_method is EnergyMethod.ESTIMATED
+    assert record.energy_boundary is EnergyBoundary.CPU
+    assert record.energy_per_token_joules is not None and record.energy_per_token_joules > 0
+    assert record.num_completed_requests == 16
+    assert record.avg_output_len == pytest.approx(15)
+    # ITL on the server's 10 ms decode grid; TTFT and E2E measured client-side.
+    assert record.median_itl_ms == pytest.approx(10, abs=6)
+    assert record.median_ttft_ms is not None and record.median_e2e_latency_ms is not None
+    assert record.avg_batch_size is not None and 2 <= record.avg_batch_size <= 4
+    assert record.provenance.engine == "openai-compatible"
+    stored = tmp_store.get(record.run_id)
+    assert stored == record
+    requests = pq.read_table(tmp_store.artifact_path(record.run_id, "requests.parquet"))
+    assert requests.num_rows == 16
+    timeline = pq.read_table(tmp_store.artifact_path(record.run_id, "timeline.parquet"))
+    series = set(timeline.column("series").to_pylist())
+    assert any(s.startswith("power_watts:") for s in series)
+    assert "running_batch:server" in series
+
+
+def test_user_extra_body_overrides_task_sampling(tmp_store: Store, sse_url: str) -> None:
+    from joulelens.runner.execute import llm_requests
+
+    config = endpoint_config(sse_url, 2, extra_body={"temperature": 0.0})
+    requests = llm_requests(config)
+    assert {r.extra_body["temperature"] for r in requests} == {0.0}
+    assert {r.extra_body["top_p"] for r in requests} == {0.95}
+
+
+def test_server_killed_mid_run_is_recorded_as_failed(
+    tmp_store: Store, server_process: Callable[..., ServerProcess]
+) -> None:
+    server = server_process()
+    earlier = run_one(endpoint_config(server.url, 2), tmp_store)
+    slow = {"sse_test": {"itl_s": 0.05, "chunks": 200}}
+    config = endpoint_config(server.url, 4, max_tokens=200, extra_body=slow)
+    killer = threading.Timer(1.5, server.kill)
+    killer.start()
+    with pytest.raises(EngineError, match="stopped answering"):
+        run_one(config, tmp_store)
+    killer.join()
+    failed = tmp_store.get(config.run_id())
+    assert failed.status is RunStatus.FAILED
+    assert "stopped answering" in (failed.failure_reason or "")
+    assert tmp_store.get(earlier.run_id) == earlier
+    assert not [p for p in tmp_store.runs_dir.iterdir() if p.name.startswith(".")]
+
+
+def test_unreachable_endpoint_fails_cleanly(tmp_store: Store) -> None:
+    from joulelens.engines.vllm_server import free_port
+
+    config = endpoint_config(f"http://127.0.0.1:{free_port()}", 2)
+    started = time.monotonic()
+    with pytest.raises(EngineError):
+        run_one(config, tmp_store)
+    assert time.monotonic() - started < 30
+    assert tmp_store.get(config.run_id()).status is RunStatus.FAILED
