@@ -1,4 +1,4 @@
-"""One error tree for joulelens; foreign errors are mapped at the boundary with ``raise ... from``."""
+"""One error tree for joulelens; foreign errors are mapped at the boundary (``raise ... from``)."""
 
 from __future__ import annotations
 
