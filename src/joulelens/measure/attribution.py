@@ -100,10 +100,16 @@ def attribute_energy(
     # Energy of intervals without tokens moves to the next interval with some.
     target = weighted[np.minimum(np.searchsorted(weighted, np.arange(m)), weighted.size - 1)]
     carried_j = np.bincount(target, weights=interval_j, minlength=m)
-    price = np.zeros(m)
-    price[weighted] = carried_j[weighted] / weight[weighted]
-
-    share = price[interval_of] * token_weight
+    # Each token's fraction of its interval's weight (<= 1) times the interval's energy:
+    # dividing the weights first keeps tiny prefill weights from overflowing a J/weight price.
+    token_interval_weight = weight[interval_of]
+    fraction = np.divide(
+        token_weight,
+        token_interval_weight,
+        out=np.zeros_like(token_weight),
+        where=token_interval_weight > 0,
+    )
+    share = carried_j[interval_of] * fraction
     n = len(traces)
     prefill = np.bincount(request_of[first], weights=share[first], minlength=n).astype(np.float64)
     decode = np.bincount(request_of[~first], weights=share[~first], minlength=n).astype(np.float64)
