@@ -251,7 +251,7 @@ def sweep(
             models=model,
             tasks=task,
             batch_sizes=batch,
-            num_gpus=num_gpus or [1],
+            num_gpus=num_gpus,
             precisions=_precisions(precision),
             base=base,
             stop_at_unreachable_batch=not keep_growing,

@@ -30,7 +30,7 @@ class SweepGrid(BaseModel):
     models: list[str] = Field(min_length=1)
     tasks: list[str] = Field(min_length=1)
     batch_sizes: list[int] = Field(min_length=1)
-    num_gpus: list[int] = Field(default_factory=lambda: [1])
+    num_gpus: list[int] | None = None  # default: base's num_gpus, else 1
     precisions: list[str | None] = Field(default_factory=lambda: list[str | None]([None]))
     base: dict[str, Any] = Field(default_factory=dict)
     stop_at_unreachable_batch: bool = True
@@ -52,7 +52,10 @@ class SweepGrid(BaseModel):
     def groups(self) -> Iterator[list[RunConfig]]:
         """One list per (model, task, GPU count, precision), batch sizes ascending."""
         for model, task, gpus, precision in itertools.product(
-            self.models, self.tasks, self.num_gpus, self.precisions
+            self.models,
+            self.tasks,
+            self.num_gpus or [self.base.get("num_gpus", 1)],
+            self.precisions,
         ):
             group = []
             for batch in sorted(set(self.batch_sizes)):
