@@ -61,7 +61,6 @@ class _Context:
     meters: MeterSet
     sampler: TimelineSampler
     observer: RunObserver
-    log_dir: Path
 
     def power_w(self) -> float | None:
         """Latest summed power over the sampled devices (for the progress display only)."""
@@ -134,7 +133,7 @@ def _measure(
                 meters, config.idle_baseline_s, enabled=config.idle_baseline_s > 0
             )
         sampler = TimelineSampler(meters, period_s=config.sample_period_s)
-        ctx = _Context(config, meters, sampler, obs, log_dir)
+        ctx = _Context(config, meters, sampler, obs)
         obs.phase("measuring")
         sampler.start()
         try:
