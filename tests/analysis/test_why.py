@@ -166,3 +166,15 @@ def test_acceptance_reasoning_batch_is_memory_bound(public_store: Store) -> None
     assert run.batch == 128
     assert report.batch_stop is BatchStop.MEMORY_BOUND
     assert "absent from the published data" in report.batch_explanation
+
+
+def test_own_sweep_end_says_the_next_batch_was_not_measured(llm_run) -> None:
+    """The largest batch of a measured (not published) sweep: no claim that a larger one
+    ran and failed when none was measured."""
+    truncated = {"stable": False, "unstable_reasons": ["95% of outputs hit the token cap"]}
+    small = llm_run("s", 0.3, 4, **truncated)
+    top = llm_run("t", 0.2, 16, **truncated)
+    report = why(top, [small, top])
+    first = report.batch_explanation.split(";")[0]
+    assert "no larger batch was tried" in first or "has not been measured" in first
+    assert "was unstable" not in first

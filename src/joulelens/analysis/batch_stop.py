@@ -286,11 +286,12 @@ def _decide(
     if pos.largest and cap == BATCH_GRID[-1] and not pos.larger_bad:
         return BatchVerdict(BatchStop.SWEEP_END, f"max_num_seqs {cap} is the sweep's largest batch")
     nxt = f"max_num_seqs {mem.next_batch}" if mem.next_batch else "a larger batch"
-    missing = (
-        f"{nxt} is absent from the published data (dropped as unstable, or not run)"
-        if pos.published and not pos.larger_bad
-        else f"{nxt} was unstable"
-    )
+    if pos.larger_bad:
+        missing = f"{nxt} was unstable"
+    elif pos.published:
+        missing = f"{nxt} is absent from the published data (dropped as unstable, or not run)"
+    else:
+        missing = f"{nxt} has not been measured"
     how = "recorded" if mem.source == "kv_cache_usage" else "estimated"
     usage = f"{mem.usage:.0%}" if mem.usage is not None else "unknown"
     at_next = f"{mem.usage_at_next:.0%} at {nxt}" if mem.usage_at_next is not None else ""
