@@ -70,33 +70,28 @@ def _config(**fields: Any) -> Any:
 
 
 def summary_table(records: list[RunRecord], title: str) -> Any:
+    """Results of measured runs; fits 80 columns (energy boundary and method in the caption)."""
     from rich.table import Table
 
-    table = Table(title=title)
-    for col in (
-        "batch",
-        "J/unit",
-        "tokens|units/s",
-        "power W",
-        "median ITL ms",
-        "avg batch",
-        "energy",
-        "stable",
-    ):
+    done = [r for r in records if r.status is RunStatus.COMPLETED]
+    unit = done[0].energy_unit if done else "unit"
+    scopes = sorted({f"{r.energy_boundary.value}, {r.energy_method.value}" for r in done})
+    table = Table(title=title, caption=f"energy: {' | '.join(scopes) or '—'}")
+    latency = "batch latency ms" if done and done[0].is_diffusion else "median ITL ms"
+    for col in ("batch", f"J/{unit}", f"{unit}s/s", "power W", latency, "running batch", "stable"):
         table.add_column(col, justify="right")
     for r in records:
         if r.status is RunStatus.FAILED:
-            table.add_row(str(r.batch), f"[red]failed: {r.failure_reason}", "", "", "", "", "", "")
+            table.add_row(str(r.batch), f"[red]failed: {r.failure_reason}", "", "", "", "", "")
             continue
         table.add_row(
             str(r.batch),
-            f"{fmt_num(r.energy_per_unit_joules)} /{r.energy_unit}",
+            fmt_num(r.energy_per_unit_joules),
             fmt_num(r.throughput_units_per_sec),
             fmt_num(r.avg_power_watts),
             fmt_num(r.latency_ms),
             fmt_num(r.avg_batch_size),
-            f"{r.energy_boundary.value} {r.energy_method.value}",
-            "yes" if r.stable else "no (see below)",
+            "yes" if r.stable else "no*",
         )
     return table
 
@@ -105,7 +100,7 @@ def print_reasons(records: list[RunRecord]) -> None:
     """Why runs are unstable, below the table where long reasons stay readable."""
     for r in records:
         for reason in r.unstable_reasons:
-            console.print(f"[yellow]B={r.batch} unstable:[/] {reason}", soft_wrap=True)
+            console.print(f"[yellow]* B={r.batch} unstable:[/] {reason}", soft_wrap=True)
 
 
 def run(
