@@ -139,30 +139,6 @@ def _import_raw(
     )
 
 
-def _filter(
-    task: str | None,
-    model: str | None,
-    gpu: str | None,
-    num_gpus: int | None,
-    batch_min: int | None,
-    batch_max: int | None,
-    precision: str | None,
-    stable: bool,
-    include_failed: bool = False,
-) -> RunFilter:
-    return RunFilter(
-        task=task,
-        model=model,
-        gpu_model=gpu,
-        num_gpus=num_gpus,
-        batch_min=batch_min,
-        batch_max=batch_max,
-        precision=precision,
-        stable_only=stable,
-        include_failed=include_failed,
-    )
-
-
 def runs(
     task: Annotated[str | None, typer.Option(help="Task id, e.g. gpqa.")] = None,
     model: Annotated[str | None, typer.Option(help="Substring of model id or nickname.")] = None,
@@ -178,7 +154,17 @@ def runs(
     store: StoreOpt = None,
 ) -> None:
     """List runs in the store, filtered; JSON prints an array of full run records."""
-    flt = _filter(task, model, gpu, num_gpus, batch_min, batch_max, precision, stable, failed)
+    flt = RunFilter(
+        task=task,
+        model=model,
+        gpu_model=gpu,
+        num_gpus=num_gpus,
+        batch_min=batch_min,
+        batch_max=batch_max,
+        precision=precision,
+        stable_only=stable,
+        include_failed=failed,
+    )
     emit_records(open_store(store).query(flt), fmt, output)
 
 

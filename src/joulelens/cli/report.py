@@ -30,30 +30,6 @@ plot_app = typer.Typer(
 )
 
 
-def _filters(
-    task: str | None = None,
-    model: str | None = None,
-    gpu: str | None = None,
-    num_gpus: int | None = None,
-    batch_min: int | None = None,
-    batch_max: int | None = None,
-    precision: str | None = None,
-    stable: bool = False,
-    source: str | None = None,
-) -> RunFilter:
-    return RunFilter(
-        task=task,
-        model=model,
-        gpu_model=gpu,
-        num_gpus=num_gpus,
-        batch_min=batch_min,
-        batch_max=batch_max,
-        precision=precision,
-        stable_only=stable,
-        source=source,
-    )
-
-
 def report(
     output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write.")] = Path(
         "report.html"
@@ -80,7 +56,17 @@ def report(
     """Write one self-contained HTML report (offline, no CDN) of the runs in the store."""
     from joulelens.report import write_report
 
-    flt = _filters(task, model, gpu, num_gpus, batch_min, batch_max, precision, stable, source)
+    flt = RunFilter(
+        task=task,
+        model=model,
+        gpu_model=gpu,
+        num_gpus=num_gpus,
+        batch_min=batch_min,
+        batch_max=batch_max,
+        precision=precision,
+        stable_only=stable,
+        source=source,
+    )
     started = time.perf_counter()
     path = write_report(open_store(store), output, flt, title=title)
     size_mb = path.stat().st_size / 1e6
@@ -113,7 +99,15 @@ def serve(
     """Serve the report live from the store; the page refreshes as runs are added."""
     from joulelens.report.server import LOCAL_HOST, make_server, server_url
 
-    flt = _filters(task, model, gpu, num_gpus, None, None, precision, stable, source)
+    flt = RunFilter(
+        task=task,
+        model=model,
+        gpu_model=gpu,
+        num_gpus=num_gpus,
+        precision=precision,
+        stable_only=stable,
+        source=source,
+    )
     st = open_store(store)
     server = make_server(
         st.root,
