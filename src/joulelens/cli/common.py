@@ -17,7 +17,7 @@ from rich.table import Table
 
 from joulelens.errors import InputError
 from joulelens.records import RunRecord
-from joulelens.store import STORE_ENV, Store
+from joulelens.store import STORE_ENV, RunFilter, Store
 
 console = Console()
 err_console = Console(stderr=True)
@@ -31,6 +31,48 @@ StoreOpt = Annotated[
         show_default=False,
     ),
 ]
+
+
+# Run filters shared by every command that selects runs (runs, report, serve ...).
+TaskOpt = Annotated[str | None, typer.Option(help="Task id, e.g. gpqa.")]
+ModelOpt = Annotated[str | None, typer.Option(help="Substring of model id or nickname.")]
+GpuOpt = Annotated[str | None, typer.Option(help="GPU model, e.g. B200.")]
+NumGpusOpt = Annotated[int | None, typer.Option(help="GPU count.")]
+BatchMinOpt = Annotated[int | None, typer.Option(help="Smallest batch (max_num_seqs).")]
+BatchMaxOpt = Annotated[int | None, typer.Option(help="Largest batch.")]
+PrecisionOpt = Annotated[str | None, typer.Option(help="e.g. fp8 or bfloat16.")]
+StableOpt = Annotated[bool, typer.Option("--stable", help="Stable runs only.")]
+SourceOpt = Annotated[
+    str | None, typer.Option(help="mlenergy-leaderboard, mlenergy-benchmark or joulelens.")
+]
+
+
+def run_filter(
+    *,
+    task: str | None = None,
+    model: str | None = None,
+    gpu: str | None = None,
+    num_gpus: int | None = None,
+    batch_min: int | None = None,
+    batch_max: int | None = None,
+    precision: str | None = None,
+    stable: bool = False,
+    source: str | None = None,
+    include_failed: bool = False,
+) -> RunFilter:
+    """The store filter for the CLI's filter options (their names differ from RunFilter's)."""
+    return RunFilter(
+        task=task,
+        model=model,
+        gpu_model=gpu,
+        num_gpus=num_gpus,
+        batch_min=batch_min,
+        batch_max=batch_max,
+        precision=precision,
+        stable_only=stable,
+        source=source,
+        include_failed=include_failed,
+    )
 
 
 class OutputFormat(StrEnum):

@@ -11,14 +11,23 @@ import typer
 from rich.table import Table
 
 from joulelens.cli.common import (
+    BatchMaxOpt,
+    BatchMinOpt,
+    GpuOpt,
+    ModelOpt,
+    NumGpusOpt,
     OutputFormat,
+    PrecisionOpt,
+    StableOpt,
     StoreOpt,
+    TaskOpt,
     console,
     emit_json,
     emit_records,
     err_console,
     fmt_num,
     open_store,
+    run_filter,
 )
 from joulelens.records import RunRecord
 from joulelens.store import RunFilter
@@ -140,29 +149,29 @@ def _import_raw(
 
 
 def runs(
-    task: Annotated[str | None, typer.Option(help="Task id, e.g. gpqa.")] = None,
-    model: Annotated[str | None, typer.Option(help="Substring of model id or nickname.")] = None,
-    gpu: Annotated[str | None, typer.Option(help="GPU model, e.g. B200.")] = None,
-    num_gpus: Annotated[int | None, typer.Option(help="GPU count.")] = None,
-    batch_min: Annotated[int | None, typer.Option(help="Smallest batch (max_num_seqs).")] = None,
-    batch_max: Annotated[int | None, typer.Option(help="Largest batch.")] = None,
-    precision: Annotated[str | None, typer.Option(help="e.g. fp8 or bfloat16.")] = None,
-    stable: Annotated[bool, typer.Option("--stable", help="Stable runs only.")] = False,
+    task: TaskOpt = None,
+    model: ModelOpt = None,
+    gpu: GpuOpt = None,
+    num_gpus: NumGpusOpt = None,
+    batch_min: BatchMinOpt = None,
+    batch_max: BatchMaxOpt = None,
+    precision: PrecisionOpt = None,
+    stable: StableOpt = False,
     failed: Annotated[bool, typer.Option("--failed", help="Include failed runs.")] = False,
     fmt: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.table,
     output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
     store: StoreOpt = None,
 ) -> None:
     """List runs in the store, filtered; JSON prints an array of full run records."""
-    flt = RunFilter(
+    flt = run_filter(
         task=task,
         model=model,
-        gpu_model=gpu,
+        gpu=gpu,
         num_gpus=num_gpus,
         batch_min=batch_min,
         batch_max=batch_max,
         precision=precision,
-        stable_only=stable,
+        stable=stable,
         include_failed=failed,
     )
     emit_records(open_store(store).query(flt), fmt, output)

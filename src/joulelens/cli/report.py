@@ -8,20 +8,24 @@ from typing import Annotated
 
 import typer
 
-from joulelens.cli.common import StoreOpt, console, err_console, open_store
+from joulelens.cli.common import (
+    BatchMaxOpt,
+    BatchMinOpt,
+    GpuOpt,
+    ModelOpt,
+    NumGpusOpt,
+    PrecisionOpt,
+    SourceOpt,
+    StableOpt,
+    StoreOpt,
+    TaskOpt,
+    console,
+    err_console,
+    open_store,
+    run_filter,
+)
 from joulelens.store import RunFilter
 
-TaskOpt = Annotated[str | None, typer.Option(help="Task id, e.g. gpqa.")]
-ModelOpt = Annotated[str | None, typer.Option(help="Substring of model id or nickname.")]
-GpuOpt = Annotated[str | None, typer.Option(help="GPU model, e.g. B200.")]
-NumGpusOpt = Annotated[int | None, typer.Option(help="GPU count.")]
-BatchMinOpt = Annotated[int | None, typer.Option(help="Smallest batch.")]
-BatchMaxOpt = Annotated[int | None, typer.Option(help="Largest batch.")]
-PrecisionOpt = Annotated[str | None, typer.Option(help="e.g. fp8 or bfloat16.")]
-StableOpt = Annotated[bool, typer.Option("--stable", help="Stable runs only.")]
-SourceOpt = Annotated[
-    str | None, typer.Option(help="mlenergy-leaderboard, mlenergy-benchmark or joulelens.")
-]
 PlotOut = Annotated[Path, typer.Option("--output", "-o", help="Output file: .png or .svg.")]
 
 plot_app = typer.Typer(
@@ -56,15 +60,15 @@ def report(
     """Write one self-contained HTML report (offline, no CDN) of the runs in the store."""
     from joulelens.report import write_report
 
-    flt = RunFilter(
+    flt = run_filter(
         task=task,
         model=model,
-        gpu_model=gpu,
+        gpu=gpu,
         num_gpus=num_gpus,
         batch_min=batch_min,
         batch_max=batch_max,
         precision=precision,
-        stable_only=stable,
+        stable=stable,
         source=source,
     )
     started = time.perf_counter()
@@ -99,13 +103,13 @@ def serve(
     """Serve the report live from the store; the page refreshes as runs are added."""
     from joulelens.report.server import LOCAL_HOST, make_server, server_url
 
-    flt = RunFilter(
+    flt = run_filter(
         task=task,
         model=model,
-        gpu_model=gpu,
+        gpu=gpu,
         num_gpus=num_gpus,
         precision=precision,
-        stable_only=stable,
+        stable=stable,
         source=source,
     )
     st = open_store(store)
