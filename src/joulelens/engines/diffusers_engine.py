@@ -99,10 +99,7 @@ class DiffusersEngine:
 
     def close(self) -> None:
         self._pipe = None
-        if self._device is not None and self._device.type == "cuda":
-            import torch
-
-            torch.cuda.empty_cache()
+        runtime.release_device_memory(self._device)
 
     def __enter__(self) -> DiffusersEngine:
         self.load()

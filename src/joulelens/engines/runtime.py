@@ -46,6 +46,14 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def release_device_memory(device: torch.device | None) -> None:
+    """Return cached CUDA memory once an engine drops its model (no-op elsewhere)."""
+    if device is not None and device.type == "cuda":
+        import torch
+
+        torch.cuda.empty_cache()
+
+
 def device_label(device: torch.device) -> str:
     import torch
 

@@ -93,10 +93,7 @@ class TransformersEngine:
 
     def close(self) -> None:
         self._loaded = None
-        if self._device is not None and self._device.type == "cuda":
-            import torch
-
-            torch.cuda.empty_cache()
+        runtime.release_device_memory(self._device)
 
     def __enter__(self) -> TransformersEngine:
         self.load()
