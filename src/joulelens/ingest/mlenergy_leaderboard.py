@@ -25,21 +25,9 @@ from joulelens.records import (
     missing_reasons,
     stable_run_id,
 )
+from joulelens.records.schema import DIFFUSION_METRIC_FIELDS, LLM_METRIC_FIELDS
 
 NOT_PUBLISHED = "not published in the ML.ENERGY Leaderboard JSON"
-LLM_NOT_PUBLISHED = (
-    "mean_itl_ms",
-    *(f"{s}_ttft_ms" for s in ("mean", "median", "p90", "p95", "p99")),
-    *(f"{s}_tpot_ms" for s in ("mean", "median", "p90", "p95", "p99")),
-    *(f"{s}_e2e_latency_ms" for s in ("mean", "median", "p90", "p95", "p99")),
-    "avg_kv_cache_usage",
-    "max_kv_cache_usage",
-    "steady_state_duration_s",
-    "steady_state_energy_joules",
-    "idle_power_watts",
-    "static_energy_fraction",
-)
-DIFFUSION_NOT_PUBLISHED = ("idle_power_watts", "static_energy_fraction")
 _M = TypeVar("_M", bound=BaseModel)
 STABILITY_NOTE = "published leaderboard rows passed the ML.ENERGY benchmark's stability filter"
 
@@ -104,6 +92,13 @@ class DiffusionRow(_Row):
     video_width: int | None = None
     num_frames: int | None = None
     fps: int | None = None
+
+
+# Result fields the published rows do not carry: null, with NOT_PUBLISHED as the reason.
+LLM_NOT_PUBLISHED = tuple(f for f in LLM_METRIC_FIELDS if f not in LlmRow.model_fields)
+DIFFUSION_NOT_PUBLISHED = tuple(
+    f for f in DIFFUSION_METRIC_FIELDS if f not in DiffusionRow.model_fields
+)
 
 
 class TaskDoc(_Row):
