@@ -76,3 +76,25 @@ def test_unreachable_endpoint_fails_cleanly(tmp_store: Store) -> None:
         run_one(config, tmp_store)
     assert time.monotonic() - started < 30
     assert tmp_store.get(config.run_id()).status is RunStatus.FAILED
+
+
+@pytest.mark.parametrize(
+    ("num_gpus", "data_parallel", "tensor_parallel", "expected"),
+    [(1, 1, None, 1), (4, 1, None, 4), (4, 2, None, 2), (8, 2, 2, 2), (0, 1, None, 1)],
+)
+def test_tensor_parallel_size_is_one_replicas_gpus(
+    num_gpus: int, data_parallel: int, tensor_parallel: int | None, expected: int
+) -> None:
+    """The server's --tensor-parallel-size and the record's tensor_parallel agree."""
+    from joulelens.runner import RunConfig
+
+    config = RunConfig(
+        engine="vllm",
+        model="m",
+        task="gpqa",
+        max_num_seqs=8,
+        num_gpus=num_gpus,
+        data_parallel=data_parallel,
+        tensor_parallel=tensor_parallel,
+    )  # type: ignore[call-arg]
+    assert config.tensor_parallel_size == expected

@@ -116,6 +116,11 @@ class RunConfig(BaseModel):
         return value
 
     @property
+    def tensor_parallel_size(self) -> int:
+        """TP degree: as given, else the GPUs of one data-parallel replica."""
+        return self.tensor_parallel or max(self.num_gpus // self.data_parallel, 1)
+
+    @property
     def requests(self) -> int:
         return self.num_requests or default_num_requests(self.batch)
 

@@ -33,6 +33,7 @@ from joulelens.records import (
 )
 from joulelens.runner.config import RunConfig, parse_arrival
 from joulelens.store import Store
+from joulelens.tasks import get_task
 
 SERVER_LOG = "server.log"
 
@@ -197,8 +198,7 @@ def _spec(
 ) -> Any:
     from joulelens.measure import RunSpec
 
-    tasks = _tasks()
-    task = tasks.get_task(config.task)
+    task = get_task(config.task)
     fields: dict[str, Any] = {
         k: v for k, v in model_fields.items() if k not in ("model_id",) and v is not None
     }
@@ -211,7 +211,7 @@ def _spec(
         config={"run": config.model_dump(mode="json")},
     )
     if not config.is_diffusion:
-        fields.setdefault("tensor_parallel", config.tensor_parallel or max(config.num_gpus, 1))
+        fields.setdefault("tensor_parallel", config.tensor_parallel_size)
         fields.setdefault("data_parallel", config.data_parallel)
         fields.setdefault(
             "expert_parallel",
@@ -237,9 +237,8 @@ def _output_cap(config: RunConfig, task: Any) -> int | None:
 
 
 def _failed(config: RunConfig, reason: str, started_at: datetime) -> RunRecord:
-    tasks = _tasks()
     try:
-        kind = tasks.get_task(config.task).kind
+        kind = get_task(config.task).kind
     except JoulelensError:
         kind = RunKind.DIFFUSION if config.is_diffusion else RunKind.LLM
     return RunRecord(
@@ -273,12 +272,6 @@ def provenance_for(engine: str, version: str | None, random_weights: bool = Fals
         host=platform.node() or None,
         random_weights=random_weights,
     )
-
-
-def _tasks() -> Any:
-    import joulelens.tasks as tasks
-
-    return tasks
 
 
 # -- engines -------------------------------------------------------------------------------
@@ -349,7 +342,7 @@ def arrival_config(config: RunConfig) -> Any:
 
 
 def llm_requests(config: RunConfig, fim_format: Any = None) -> list[Any]:
-    task = _tasks().get_task(config.task)
+    task = get_task(config.task)
     items = task.load_prompts(config.prompts, seed=config.seed)
     requests = task.build_requests(
         items,

@@ -33,7 +33,7 @@ def served_engine(config: RunConfig, log_dir: Path) -> Iterator[ServedRun]:
     vllm = VllmConfig(
         model=config.model,
         max_num_seqs=config.batch,
-        tensor_parallel=config.tensor_parallel or max(config.num_gpus // config.data_parallel, 1),
+        tensor_parallel=config.tensor_parallel_size,
         data_parallel=config.data_parallel,
         expert_parallel=config.expert_parallel,
         dtype=config.dtype,

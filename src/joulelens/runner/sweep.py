@@ -127,10 +127,11 @@ def run_sweep(
                 outcome.not_run.append(run_id)
                 ev.skipped(config, "a smaller batch could not be reached (85% rule)")
                 continue
-            if store.has(run_id) and store.get(run_id).status is RunStatus.COMPLETED:
+            stored = store.get(run_id) if store.has(run_id) else None
+            if stored is not None and stored.status is RunStatus.COMPLETED:
                 outcome.skipped.append(run_id)
                 ev.skipped(config, "already in the store")
-                reached = _reached(store.get(run_id))
+                reached = _reached(stored)
                 continue
             try:
                 record = measure(
