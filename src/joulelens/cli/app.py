@@ -7,7 +7,7 @@ import sys
 import typer
 
 from joulelens import __version__
-from joulelens.cli import data, demo, diagnosis, measure, planning, report
+from joulelens.cli import data, demo, diagnosis, measure, planning, report, watch
 from joulelens.errors import JoulelensError
 
 app = typer.Typer(
@@ -32,7 +32,7 @@ def _root(
     """joulelens: where do the joules go?"""
 
 
-for module in (demo, data, measure, diagnosis, planning, report):
+for module in (demo, data, measure, diagnosis, planning, report, watch):
     module.register(app)
 
 
