@@ -29,9 +29,9 @@ from joulelens.meters.idle import DEFAULT_IDLE_DURATION_S, IdlePower, measure_id
 from joulelens.meters.meterset import MeterSet
 from joulelens.meters.nvml import NvmlGpuMeter
 from joulelens.meters.nvml_backend import GpuBackend, PowerSource, PynvmlBackend
-from joulelens.meters.select import GpuDevice, GpuSelection, GpuUnreadable
 from joulelens.meters.rapl import RaplZoneMeter
 from joulelens.meters.sampler import DEFAULT_PERIOD_S, DEFAULT_STATE_PERIOD_S, TimelineSampler
+from joulelens.meters.select import GpuDevice, GpuSelection, GpuUnreadable
 from joulelens.meters.timeline import Timeline, energy_between_j, integrate_power_j
 from joulelens.meters.totals import boundary_totals, weakest_method
 
