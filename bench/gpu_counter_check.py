@@ -239,6 +239,7 @@ def main() -> None:
         count = backend.device_count()
         if count == 0:
             skip("NVML works but sees no GPU")
+        torch: Any
         try:
             import torch
         except ImportError:
