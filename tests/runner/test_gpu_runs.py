@@ -150,3 +150,29 @@ def test_in_process_on_the_cpu_beside_gpus_says_they_were_not_used(
         assert gpus.resolve(_PlacedOn()).devices == ()
         assert not gpus.pinned
         assert any("NVML sees 8 NVIDIA GPUs but the model ran on the CPU" in n for n in gpus.notes)
+
+
+def test_an_in_process_run_on_the_cpu_of_a_gpu_node_is_a_cpu_run_that_says_so(
+    tmp_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """torch without CUDA on a GPU node: the model ran on the CPU, so no GPU is charged and
+    the record says NVML saw GPUs it did not use (the CLI's defaults: --num-gpus 1)."""
+    node = install_node(monkeypatch)
+    config = RunConfig(
+        engine="transformers",
+        model="arch:tiny-llama",
+        task="lm-arena-chat",
+        max_num_seqs=2,
+        num_requests=4,
+        max_tokens=8,
+        cpu_threads=1,
+        idle_baseline_s=0.2,
+        min_steady_state_s=0.05,
+    )
+    record = run_one(config, tmp_store)
+    assert record.status is RunStatus.COMPLETED
+    assert (record.num_gpus, record.gpu_model) == (0, "cpu")
+    assert record.energy_boundary is EnergyBoundary.CPU
+    assert record.config["gpus"]["uuids"] == []
+    assert any("NVML sees 8 NVIDIA GPUs but the model ran on the CPU" in w for w in record.warnings)
+    assert node.opened == set()

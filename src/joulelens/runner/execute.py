@@ -178,13 +178,14 @@ def _copy_logs(log_dir: Path) -> Callable[[Path], list[str]]:
     return copy
 
 
-def _gpu_label(config: RunConfig, meters: MeterSet) -> str | None:
+def _gpu_label(config: RunConfig, meters: MeterSet, used: int) -> str | None:
     if config.gpu_model:
         return config.gpu_model
     models = sorted({str(name) for m in meters if (name := getattr(m, "model", None))})
     if models:
         return _short_gpu_name(models[0])
-    return "cpu" if config.num_gpus == 0 or not config.gpus else None
+    in_process_on_cpu = config.engine in ("transformers", "diffusers") and used == 0
+    return "cpu" if config.num_gpus == 0 or not config.gpus or in_process_on_cpu else None
 
 
 def _short_gpu_name(nvml_name: str) -> str:
@@ -212,7 +213,7 @@ def _spec(
     used = len(gpus.selection.devices) if gpus.selection is not None else config.num_gpus
     in_process = config.engine in ("transformers", "diffusers")
     fields.update(
-        gpu_model=_gpu_label(config, meters),
+        gpu_model=_gpu_label(config, meters, used),
         # In-process engines: the GPUs the model is on, whatever --num-gpus said.
         num_gpus=used if in_process and config.gpus else config.num_gpus,
         arrival=config.arrival,
