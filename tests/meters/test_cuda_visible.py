@@ -41,7 +41,7 @@ UUIDS = (
 )
 def test_visible_gpus(value, expected, warns):
     result = visible_gpus(value, UUIDS)
-    assert result.nvml_indices == expected
+    assert result.positions == expected
     assert bool(result.warnings) is warns
     if warns:
         assert "CUDA stops" in result.warnings[0]
@@ -49,7 +49,7 @@ def test_visible_gpus(value, expected, warns):
 
 def test_ignored_tail_is_reported():
     result = visible_gpus("0,x,1,2", UUIDS)
-    assert result.nvml_indices == (0,)
+    assert result.positions == (0,)
     assert "2 entries after it" in result.warnings[0]
 
 

@@ -1,4 +1,5 @@
-"""bench/gpu_counter_check.py: the no-GPU exit here, and its comparison logic on fake GPUs."""
+"""bench/gpu_counter_check.py: the no-GPU exit here, its failure when NVML sees GPUs torch
+cannot use (issue 17, defect 2), and its mapping and comparison logic on fake GPUs."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from types import ModuleType
 import pytest
 
 from joulelens.measure.clock import now_s
-from joulelens.meters.fake import FakeGpu, FakeNvmlBackend, PowerTrace
+from joulelens.meters.fake import FakeGpu, FakeNvml, FakeNvmlBackend, PowerTrace
 from joulelens.meters.meterset import MeterSet
 from joulelens.meters.nvml import NvmlGpuMeter
 
@@ -54,6 +55,51 @@ def test_rejects_windows_shorter_than_12_s():
     )
     assert out.returncode == 2
     assert "at least 12" in out.stderr
+
+
+def test_nvml_seeing_gpus_torch_cannot_use_is_a_failure(script, capsys, monkeypatch):
+    """Before: a CPU build of torch on a GPU machine printed SKIP and exited 0."""
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if torch is not None and torch.cuda.is_available():
+        pytest.skip("torch can use CUDA here")
+    node = [FakeGpu(f"GPU-{k}", PowerTrace.constant(70.0)) for k in range(8)]
+    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml(node, now_s))
+    monkeypatch.setattr(sys, "argv", ["gpu_counter_check.py"])
+    with pytest.raises(SystemExit) as info:
+        script.main()
+    assert info.value.code == 1
+    out = capsys.readouterr().out
+    why = "torch cannot use CUDA" if torch is not None else "torch is not installed"
+    assert out.startswith(f"FAIL: NVML sees 8 NVIDIA GPUs but {why}")
+
+
+def test_torch_problem_wording(script):
+    assert script.torch_problem(0, None) is None
+    assert "torch is not installed" in script.torch_problem(2, None)
+
+
+def test_uuid_mapping_catches_a_swapped_order(script):
+    a, b = "GPU-8932f937-d72c-4106-c12f-20bd9faed9f6", "GPU-5f0c1b2a-1111-2222-3333-444455556666"
+    assert script.uuid_mapping([a[4:], b[4:]], [a, b]) == []
+    swapped = script.uuid_mapping([b[4:], a[4:]], [a, b])
+    assert len(swapped) == 2 and "cuda:0 is" in swapped[0]
+    assert "torch sees 1 GPUs" in script.uuid_mapping([a], [a, b])[0]
+
+
+@pytest.mark.parametrize(
+    ("loaded_w", "problems"),
+    [
+        ({"gpu:0": 450.0, "gpu:1": 75.0, "gpu:2": 71.0}, 0),  # only cuda:0's GPU rose
+        ({"gpu:0": 72.0, "gpu:1": 450.0, "gpu:2": 71.0}, 2),  # the load ran elsewhere
+        ({"gpu:0": 450.0, "gpu:1": 300.0, "gpu:2": 71.0}, 1),  # a neighbour rose too
+    ],
+)
+def test_load_mapping_verdict(script, loaded_w, problems):
+    idle = {"gpu:0": 70.0, "gpu:1": 72.0, "gpu:2": 69.0}
+    assert len(script.load_mapping(idle, loaded_w, "gpu:0")) == problems
 
 
 class _OverCountingBackend(FakeNvmlBackend):

@@ -41,8 +41,9 @@ def test_counter_reads_mj_as_j():
     assert meter.read().energy_j == pytest.approx(123_456.789)
 
 
-def test_counter_update_period_quantises_short_windows():
-    """The fake counter refreshes every 100 ms like NVML's: a 50 ms window can read 0 J."""
+def test_window_shorter_than_the_counter_period_is_null_with_reason_not_0_j():
+    """The fake counter refreshes every 100 ms like NVML's: a 50 ms window may read 0 J,
+    which would be a measurement of nothing; it is null with the reason instead."""
     clock = FakeClock(1000.0)
     meter = NvmlGpuMeter(
         FakeNvmlBackend([FakeGpu(UUID_A, PowerTrace.constant(200.0))], clock), 0, 0, clock=clock
@@ -50,21 +51,76 @@ def test_counter_update_period_quantises_short_windows():
     clock.advance(0.01)
     meter.begin_window("tiny")
     clock.advance(0.05)
+    (component,) = meter.end_window("tiny").components
+    assert component.joules is None
+    assert "shorter than gpu:0's 0.100 s counter update period" in str(component.missing_reason)
+
+
+def test_short_window_can_be_approximated_and_says_so():
+    """Zeus's approx_instant_energy: instant power x duration, labelled as such."""
+    clock = FakeClock(1000.0)
+    gpu = FakeGpu(UUID_A, PowerTrace.constant(200.0))
+    meter = NvmlGpuMeter(
+        FakeNvmlBackend([gpu], clock), 0, 0, clock=clock, approximate_short_windows=True
+    )
+    clock.advance(0.01)
+    meter.begin_window("tiny")
+    clock.advance(0.05)
     window = meter.end_window("tiny")
-    assert window.components[0].joules == 0.0
-    assert any("shorter than" in w for w in window.warnings)
+    (component,) = window.components
+    assert component.joules == pytest.approx(10.0)  # 200 W x 0.05 s
+    assert component.method is EnergyMethod.INTEGRATED
+    assert any("approximated as instant power x duration" in w for w in window.warnings)
 
 
 @pytest.mark.parametrize(
-    ("seconds", "warns"), [(0.05, True), (0.5, True), (0.999, True), (1.0, False), (30.0, False)]
+    ("seconds", "null", "warns"),
+    [
+        (0.05, True, False),
+        (0.5, False, True),
+        (0.999, False, True),
+        (1.0, False, False),
+        (30.0, False, False),
+    ],
 )
-def test_short_window_warning(seconds, warns):
+def test_short_window_warning(seconds, null, warns):
     clock = FakeClock(1000.0)
     meters = fake_gpu_meters([FakeGpu(UUID_A, PowerTrace.constant(300.0))], clock)
     meters.begin_window("w")
     clock.advance(seconds)
     window = meters.end_window("w")
+    assert (window.component("gpu:0").joules is None) is null
     assert any("update period" in w for w in window.warnings) is warns
+
+
+@pytest.mark.parametrize("period_s", [0.02, 0.1])
+def test_counter_update_period_is_measured_at_start_up_and_recorded(period_s):
+    """Before: 0.1 s was assumed for every GPU; now it is measured (once per model)."""
+    clock = FakeClock(1000.0)
+    gpus = [
+        FakeGpu(u, PowerTrace.constant(70.0), counter_period_s=period_s) for u in (UUID_A, UUID_B)
+    ]
+    backend = FakeNvmlBackend(gpus, clock, call_latency_s=50e-6)  # each NVML call takes 50 us
+    meters, _, _ = open_nvml_meters({}, backend=backend, clock=clock, probe_s=0.35)
+    first, second = meters
+    assert isinstance(first, NvmlGpuMeter) and isinstance(second, NvmlGpuMeter)
+    assert first.update_period_s == pytest.approx(period_s, abs=2e-4)
+    assert "measured at start-up" in first.describe()["update_period"]
+    assert second.period is first.period  # same model: probed once
+    # The short-window rule follows the measured period.
+    first.begin_window("w")
+    clock.advance(5 * period_s)
+    assert first.end_window("w").components[0].joules is not None
+
+
+def test_a_counter_that_never_changes_keeps_the_nominal_period_with_a_note():
+    clock = FakeClock(1000.0)
+    gpu = FakeGpu(UUID_A, PowerTrace.constant(0.0))
+    meter = NvmlGpuMeter(
+        FakeNvmlBackend([gpu], clock, call_latency_s=1e-4), 0, 0, clock=clock, probe_s=0.3
+    )
+    assert meter.update_period_s == 0.1
+    assert any("not measured" in n for n in meter.notes)
 
 
 def test_integrated_fallback_matches_a_known_trace():

@@ -145,6 +145,13 @@ def run(
     num_frames: Annotated[int | None, typer.Option()] = None,
     num_batches: Annotated[int, typer.Option(help="Measured diffusion batches.")] = 3,
     gpus: Annotated[bool, typer.Option(help="Read NVIDIA GPUs.")] = True,
+    gpu: Annotated[
+        list[str] | None,
+        typer.Option(help="Endpoint: a GPU serving it, nvidia-smi index or UUID (repeat)."),
+    ] = None,
+    allow_missing_gpu_energy: Annotated[
+        bool, typer.Option(help="Record GPU energy as null if the GPUs can't be read.")
+    ] = False,
     idle_baseline_s: Annotated[
         float, typer.Option(help="Idle power window; 0 turns it off.")
     ] = 5.0,
@@ -185,6 +192,8 @@ def run(
         num_frames=num_frames,
         num_batches=num_batches,
         gpus=gpus,
+        gpu_ids=gpu or [],
+        missing_gpu_energy="null" if allow_missing_gpu_energy else "fail",
         idle_baseline_s=idle_baseline_s,
         min_steady_state_s=min_steady_state_s,
         watts_per_core=watts_per_core,

@@ -94,15 +94,21 @@ def _cb_config(
     max_batch: int,
     device: torch.device,
 ) -> Any:
+    import dataclasses
+
     from transformers.generation.configuration_utils import ContinuousBatchingConfig
 
+    # transformers 5.x renamed block_size to page_size and added auto_switch_to_flash
+    # (5.17 has neither): pass only what this version takes.
+    known = {f.name for f in dataclasses.fields(ContinuousBatchingConfig)}
     fields: dict[str, Any] = {
         "max_requests_per_batch": max_batch,
-        "page_size": PAGE_SIZE_TOKENS,
+        "page_size" if "page_size" in known else "block_size": PAGE_SIZE_TOKENS,
+    }
+    if "auto_switch_to_flash" in known:
         # Flash attention only when the package is really there: the "kernels" fallback
         # would try to download kernels from the Hub.
-        "auto_switch_to_flash": importlib.util.find_spec("flash_attn") is not None,
-    }
+        fields["auto_switch_to_flash"] = importlib.util.find_spec("flash_attn") is not None
     if device.type != "cuda":
         import psutil
 

@@ -101,6 +101,18 @@ class DiffusersEngine:
         self._pipe = None
         runtime.release_device_memory(self._device)
 
+    def gpu_uuids(self) -> list[tuple[int, str]]:
+        """``(cuda index, UUID)`` of the GPUs holding the pipeline's modules (empty on a CPU)."""
+        import torch
+
+        if self._pipe is None:
+            raise EngineError("engine not loaded: call load() first")
+        tensors: list[Any] = []
+        for part in getattr(self._pipe, "components", {}).values():
+            if isinstance(part, torch.nn.Module):
+                tensors += [*part.parameters(), *part.buffers()]
+        return runtime.cuda_uuids(runtime.placed_devices(tensors))
+
     def __enter__(self) -> DiffusersEngine:
         self.load()
         return self

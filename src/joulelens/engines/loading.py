@@ -72,6 +72,8 @@ def _load_arch(ref: ModelRef, device: torch.device, dtype: torch.dtype, seed: in
         raise EngineError(
             f"arch:{spec.name}: tokenizer has {len(tokenizer)} tokens, vocabulary {vocab_size}"
         )
+    if tokenizer.pad_token_id is None:  # static batches pad (transformers 5.17 insists)
+        tokenizer.pad_token = tokenizer.eos_token
     model = arch_models.build_model(spec, device, dtype, seed)
     processor = None
     if spec.is_multimodal:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import gc
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from joulelens.errors import EngineError, InputError
 
@@ -47,11 +49,64 @@ def synchronize(device: torch.device) -> None:
 
 
 def release_device_memory(device: torch.device | None) -> None:
-    """Return cached CUDA memory once an engine drops its model (no-op elsewhere)."""
+    """Free what an engine dropped, then return CUDA's cached blocks to the driver.
+
+    ``gc.collect()`` first: a model, KV cache or generation manager caught in a reference
+    cycle is only freed by the collector, and ``empty_cache`` can return only blocks no
+    tensor holds. Leftovers would shrink the free memory the next run of a sweep sizes its
+    KV cache from.
+    """
+    gc.collect()
     if device is not None and device.type == "cuda":
         import torch
 
         torch.cuda.empty_cache()
+
+
+def cuda_memory_in_use(device: torch.device) -> dict[str, int]:
+    """Bytes torch still holds on ``device`` (allocated by tensors, reserved by its cache)."""
+    import torch
+
+    return {
+        "allocated_bytes": int(torch.cuda.memory_allocated(device)),
+        "reserved_bytes": int(torch.cuda.memory_reserved(device)),
+    }
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """A device (or host) allocation failed: torch's OutOfMemoryError, or its CPU message."""
+    import torch
+
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    text = str(exc)
+    return "out of memory" in text.lower() or "can't allocate memory" in text
+
+
+def placed_devices(tensors: Iterable[Any]) -> list[torch.device]:
+    """The distinct devices of ``tensors`` (a model's parameters and buffers), CUDA by index."""
+    seen: dict[tuple[str, int], torch.device] = {}
+    for tensor in tensors:
+        device = tensor.device
+        seen.setdefault((device.type, -1 if device.index is None else device.index), device)
+    return [seen[key] for key in sorted(seen)]
+
+
+def cuda_uuids(devices: Iterable[torch.device]) -> list[tuple[int, str]]:
+    """``(cuda index, UUID)`` of each CUDA device, as the CUDA runtime names it in this process.
+
+    The UUID is the identity NVML knows the GPU by, so meters follow the devices the model is
+    on whatever ``CUDA_VISIBLE_DEVICES`` and ``CUDA_DEVICE_ORDER`` say.
+    """
+    import torch
+
+    out = []
+    for device in devices:
+        if device.type != "cuda":
+            continue
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        out.append((index, str(torch.cuda.get_device_properties(index).uuid)))
+    return sorted(set(out))
 
 
 def device_label(device: torch.device) -> str:

@@ -95,6 +95,11 @@ class TransformersEngine:
         self._loaded = None
         runtime.release_device_memory(self._device)
 
+    def gpu_uuids(self) -> list[tuple[int, str]]:
+        """``(cuda index, UUID)`` of the GPUs holding the model (empty on the CPU)."""
+        model = self.loaded.model
+        return runtime.cuda_uuids(runtime.placed_devices([*model.parameters(), *model.buffers()]))
+
     def __enter__(self) -> TransformersEngine:
         self.load()
         return self
@@ -148,6 +153,10 @@ class TransformersEngine:
                 self._last_batching = "continuous"
                 return traces
             except (RuntimeError, ValueError, NotImplementedError, TypeError) as exc:
+                # torch.cuda.OutOfMemoryError is a RuntimeError: running out of memory is a
+                # failed run at this batch size, not a reason to switch batching modes.
+                if runtime.is_out_of_memory(exc):
+                    raise _out_of_memory(exc, max_batch, device, "continuous") from exc
                 if self.batching == "continuous":
                     raise EngineError(f"continuous batching failed: {exc}") from exc
                 self.warnings.append(
@@ -155,17 +164,22 @@ class TransformersEngine:
                 )
         from joulelens.engines.static import run_static
 
-        traces = run_static(
-            loaded.model,
-            prepared,
-            max_batch,
-            tokenizer=loaded.tokenizer,
-            processor=loaded.processor,
-            eos_token_ids=eos,
-            pad_token_id=pad_id,
-            device=device,
-            on_progress=on_progress,
-        )
+        try:
+            traces = run_static(
+                loaded.model,
+                prepared,
+                max_batch,
+                tokenizer=loaded.tokenizer,
+                processor=loaded.processor,
+                eos_token_ids=eos,
+                pad_token_id=pad_id,
+                device=device,
+                on_progress=on_progress,
+            )
+        except RuntimeError as exc:
+            if runtime.is_out_of_memory(exc):
+                raise _out_of_memory(exc, max_batch, device, "static") from exc
+            raise
         self._last_batching = "static"
         return traces
 
@@ -255,6 +269,16 @@ class TransformersEngine:
     def record_fields(self) -> dict[str, Any]:
         """Model fields of the run record (model_id, nickname, parameters, precision)."""
         return self.loaded.record_fields()
+
+
+def _out_of_memory(
+    exc: BaseException, max_batch: int, device: torch.device, batching: str
+) -> EngineError:
+    return EngineError(
+        f"out of memory on {device} at max_num_seqs={max_batch} ({batching} batching): "
+        f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}. This batch size does "
+        "not fit: lower --max-num-seqs, use a smaller model or dtype, or a GPU with more memory"
+    )
 
 
 def _flatten(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

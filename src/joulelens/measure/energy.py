@@ -22,8 +22,9 @@ from joulelens.measure.series import FloatArray, SampledSeries
 from joulelens.meters.totals import boundary_totals
 from joulelens.records.schema import EnergyBoundary, EnergyComponent, EnergyMethod
 
-# Windows shorter than this many counter update periods carry > 10% quantisation error
-# (same rule as the meters' own windows).
+# Windows shorter than this many resolutions carry > 10% quantisation error (same rule as
+# the meters' own windows). A window cut from a timeline resolves about one counter update
+# plus one sample period at each end.
 SHORT_WINDOW_PERIODS = 10
 
 # Combined boundaries and the single boundaries they add up (as in meters/totals.py).
@@ -95,11 +96,24 @@ class EnergyReadings:
     sources: tuple[EnergySource, ...]
     series: Mapping[str, SampledSeries] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    # The boundary the headline must report, null with its reason if need be, never a CPU
+    # figure in its place: GPU for a run that uses GPUs (see :meth:`headline_boundary`).
+    pinned_boundary: EnergyBoundary | None = None
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.sources]
         if len(set(names)) != len(names):
             raise ValueError(f"energy source names must be unique: {names}")
+
+    def headline_boundary(self) -> EnergyBoundary | None:
+        """:attr:`pinned_boundary`, else GPU when any GPU source was metered (a GPU whose
+        window is null keeps the headline null rather than falling back to the CPU)."""
+        if self.pinned_boundary is not None:
+            return self.pinned_boundary
+        metered = any(
+            s.boundary is EnergyBoundary.GPU and s.missing_reason is None for s in self.sources
+        )
+        return EnergyBoundary.GPU if metered else None
 
     def source(self, name: str) -> EnergySource:
         for source in self.sources:
@@ -139,20 +153,47 @@ class EnergyReadings:
             return make(None, f"energy of {source.name} went backwards by {-joules:.3f} J")
         return make(joules)
 
+    def resolution_s(self, source: EnergySource) -> float:
+        """How finely ``source``'s timeline resolves a window: its update period plus the
+        median gap between its samples."""
+        series = self.cumulative(source.name)
+        sample_s = 0.0
+        if series is not None and len(series) > 1:
+            sample_s = float(np.median(np.diff(series.times_s)))
+        return source.update_period_s + sample_s
+
     def window(self, start_s: float, end_s: float) -> WindowEnergy:
+        """Energy over [start_s, end_s]: null for a source whose counter cannot resolve a
+        window that short (under one update period), a warning under 10 resolutions."""
         if end_s < start_s:
             raise ValueError(f"window ends ({end_s}) before it starts ({start_s})")
-        components = tuple(self.component(s, start_s, end_s) for s in self.sources)
+        duration_s = end_s - start_s
+        components = []
         warnings = []
-        for source, component in zip(self.sources, components, strict=True):
+        for source in self.sources:
+            component = self.component(source, start_s, end_s)
             period = source.update_period_s
-            if component.joules is not None and end_s - start_s < SHORT_WINDOW_PERIODS * period:
-                warnings.append(
-                    f"{source.name}: window of {end_s - start_s:.3f} s is shorter than "
-                    f"{SHORT_WINDOW_PERIODS} x its {period:.3f} s update period"
+            if component.joules is not None and 0 < duration_s < period:
+                component = EnergyComponent(
+                    name=source.name,
+                    joules=None,
+                    boundary=source.boundary,
+                    method=source.method,
+                    missing_reason=f"window of {duration_s:.3f} s is shorter than "
+                    f"{source.name}'s {period:.3f} s update period: the counter cannot resolve it",
                 )
+            elif component.joules is not None:
+                resolution = self.resolution_s(source)
+                if duration_s < SHORT_WINDOW_PERIODS * resolution:
+                    warnings.append(
+                        f"{source.name}: window of {duration_s:.3f} s is shorter than "
+                        f"{SHORT_WINDOW_PERIODS} x its {resolution:.3f} s resolution (update "
+                        f"period {period:.3f} s + sample period {resolution - period:.3f} s); "
+                        f"its energy may be off by up to {100 * resolution / duration_s:.0f}%"
+                    )
+            components.append(component)
         return WindowEnergy(
-            start_s, end_s, components, boundary_totals(components), tuple(warnings)
+            start_s, end_s, tuple(components), boundary_totals(components), tuple(warnings)
         )
 
     def total_sources(self, window: WindowEnergy, boundary: EnergyBoundary) -> list[EnergySource]:

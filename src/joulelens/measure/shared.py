@@ -27,13 +27,24 @@ def headline_of(
         return None, "no energy source was measured"
     if window is None:
         return None, "no measured window"
-    head = window.headline(options.boundary)
+    boundary = headline_boundary(readings, options)
+    head = window.headline(boundary)
     if head is None:
-        wanted = options.boundary.value if options.boundary else "any"
+        wanted = boundary.value if boundary else "any"
         return None, f"no energy source covers the {wanted} boundary"
     if head.joules is None:
         return head, f"{head.boundary.value} energy unavailable: {head.missing_reason}"
     return head, ""
+
+
+def headline_boundary(
+    readings: EnergyReadings | None, options: MeasureOptions
+) -> EnergyBoundary | None:
+    """The boundary asked for, else the one the readings pin (a GPU run: GPU), else None
+    (the first boundary with a value)."""
+    if options.boundary is not None:
+        return options.boundary
+    return readings.headline_boundary() if readings is not None else None
 
 
 def boundary_and_method(
@@ -41,7 +52,7 @@ def boundary_and_method(
 ) -> tuple[EnergyBoundary, EnergyMethod]:
     if head is not None:
         return head.boundary, head.method
-    boundary = options.boundary or EnergyBoundary.GPU
+    boundary = headline_boundary(readings, options) or EnergyBoundary.GPU
     for source in readings.sources if readings is not None else ():
         if source.boundary is boundary:
             return boundary, source.method

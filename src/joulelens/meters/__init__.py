@@ -2,7 +2,7 @@
 
 Typical use::
 
-    with detect_meters() as meters:
+    with detect_meters() as meters:                # or detect_meters(gpus=selection): by UUID
         idle = measure_idle_power(meters)          # W per boundary, for the static share
         with TimelineSampler(meters) as sampler:   # 10 Hz power/temperature/energy
             meters.begin_window("run")
@@ -27,9 +27,11 @@ from joulelens.meters.cpu_estimate import DEFAULT_WATTS_PER_CORE, CpuTimeMeter
 from joulelens.meters.detect import CpuEstimateMode, detect_meters
 from joulelens.meters.idle import DEFAULT_IDLE_DURATION_S, IdlePower, measure_idle_power
 from joulelens.meters.meterset import MeterSet
-from joulelens.meters.nvml import GpuBackend, NvmlGpuMeter, PynvmlBackend
+from joulelens.meters.nvml import NvmlGpuMeter
+from joulelens.meters.nvml_backend import GpuBackend, PowerSource, PynvmlBackend
 from joulelens.meters.rapl import RaplZoneMeter
 from joulelens.meters.sampler import DEFAULT_PERIOD_S, DEFAULT_STATE_PERIOD_S, TimelineSampler
+from joulelens.meters.select import GpuDevice, GpuSelection, GpuUnreadable
 from joulelens.meters.timeline import Timeline, energy_between_j, integrate_power_j
 from joulelens.meters.totals import boundary_totals, weakest_method
 
@@ -42,10 +44,14 @@ __all__ = [
     "CpuEstimateMode",
     "CpuTimeMeter",
     "GpuBackend",
+    "GpuDevice",
+    "GpuSelection",
+    "GpuUnreadable",
     "IdlePower",
     "Meter",
     "MeterSet",
     "NvmlGpuMeter",
+    "PowerSource",
     "PynvmlBackend",
     "RaplZoneMeter",
     "Reading",

@@ -143,11 +143,52 @@ def short_window_warning(meter_name: str, elapsed_s: float, update_period_s: flo
     )
 
 
-class Windows:
-    """Named open windows of one meter; each meter holds one (composition, not a base class)."""
+def unresolvable_window(
+    meter: Meter, elapsed_s: float, approximate: Callable[[float], float] | None
+) -> tuple[EnergyComponent, str | None]:
+    """A window shorter than one counter update: null with the reason, or, when
+    ``approximate`` is given, power x duration labelled as that approximation."""
+    period = meter.update_period_s
+    if approximate is not None:
+        joules = approximate(elapsed_s)
+        note = (
+            f"{meter.name}: window of {elapsed_s:.3f} s is shorter than the counter's "
+            f"{period:.3f} s update period; its energy is approximated as instant power x "
+            "duration (method integrated), not read from the counter"
+        )
+        component = EnergyComponent(
+            name=meter.name,
+            joules=joules,
+            boundary=meter.boundary,
+            method=EnergyMethod.INTEGRATED,
+        )
+        return component, note
+    reason = (
+        f"window of {elapsed_s:.3f} s is shorter than {meter.name}'s {period:.3f} s counter "
+        "update period: the counter cannot resolve it (it may read 0 J or a whole update)"
+    )
+    component = EnergyComponent(
+        name=meter.name,
+        joules=None,
+        boundary=meter.boundary,
+        method=meter.method,
+        missing_reason=reason,
+    )
+    return component, None
 
-    def __init__(self, meter: Meter) -> None:
+
+class Windows:
+    """Named open windows of one meter; each meter holds one (composition, not a base class).
+
+    ``approximate(elapsed_s) -> J`` (instant power x duration) stands in for windows shorter
+    than one update period; without it they are null with the reason.
+    """
+
+    def __init__(
+        self, meter: Meter, *, approximate: Callable[[float], float] | None = None
+    ) -> None:
         self._meter = meter
+        self._approximate = approximate
         self._open: dict[str, Reading] = {}
         self._lock = threading.Lock()
 
@@ -166,10 +207,14 @@ class Windows:
         end = self._meter.read()
         component = window_component(self._meter, begin, end)
         warnings = list(self._meter.window_warnings(begin.t_s, end.t_s))
-        if component.joules is not None:
-            short = short_window_warning(
-                self._meter.name, end.t_s - begin.t_s, self._meter.update_period_s
-            )
+        elapsed_s = end.t_s - begin.t_s
+        period_s = self._meter.update_period_s
+        if component.joules is not None and 0 < elapsed_s < period_s:
+            component, note = unresolvable_window(self._meter, elapsed_s, self._approximate)
+            if note:
+                warnings.append(note)
+        elif component.joules is not None:
+            short = short_window_warning(self._meter.name, elapsed_s, period_s)
             if short:
                 warnings.append(short)
         return WindowResult(

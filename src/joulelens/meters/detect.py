@@ -12,8 +12,16 @@ from joulelens.measure.clock import now_s
 from joulelens.meters.base import Clock, Meter, UnavailableMeter
 from joulelens.meters.cpu_estimate import DEFAULT_WATTS_PER_CORE, CpuTimeMeter
 from joulelens.meters.meterset import MeterSet
-from joulelens.meters.nvml import DEFAULT_POLL_PERIOD_S, GpuBackend, open_nvml_meters
+from joulelens.meters.nvml import (
+    DEFAULT_POLL_PERIOD_S,
+    GpuBackend,
+    open_backend,
+    open_gpu_meters,
+    open_nvml_meters,
+)
+from joulelens.meters.period import DEFAULT_PROBE_S
 from joulelens.meters.rapl import DEFAULT_RAPL_ROOT, open_rapl_meters
+from joulelens.meters.select import GpuSelection
 from joulelens.records.schema import EnergyBoundary
 
 CpuEstimateMode = Literal["auto", "system", "process", "off"]
@@ -21,7 +29,7 @@ CpuEstimateMode = Literal["auto", "system", "process", "off"]
 
 def detect_meters(
     *,
-    gpus: bool = True,
+    gpus: bool | GpuSelection = True,
     rapl: bool = True,
     cpu_estimate: CpuEstimateMode = "auto",
     watts_per_core: float = DEFAULT_WATTS_PER_CORE,
@@ -31,11 +39,18 @@ def detect_meters(
     environ: Mapping[str, str] | None = None,
     clock: Clock = now_s,
     gpu_poll_period_s: float | None = DEFAULT_POLL_PERIOD_S,
+    gpu_probe_s: float = DEFAULT_PROBE_S,
+    approximate_short_windows: bool = False,
 ) -> MeterSet:
     """Every energy source this process can read, unreadable ones kept as null-with-reason.
 
-    * ``gpus``: NVIDIA GPUs visible under ``CUDA_VISIBLE_DEVICES`` (read from ``environ``,
-      default ``os.environ``); ``gpu_backend`` replaces NVML (tests pass a fake).
+    * ``gpus``: ``True``: the NVIDIA GPUs visible under ``CUDA_VISIBLE_DEVICES`` (read from
+      ``environ``, default ``os.environ``); a :class:`GpuSelection`: exactly those GPUs, by
+      UUID (what a run uses; see :mod:`joulelens.meters.select`); ``False``: none.
+      ``gpu_backend`` replaces NVML (tests pass a fake); ``gpu_probe_s`` is how long each GPU
+      model's counter is polled to measure its update period (0: nominal 0.1 s);
+      ``approximate_short_windows``: windows shorter than one counter update get instant
+      power x duration, labelled, instead of null.
     * ``rapl``: CPU package and DRAM zones under ``rapl_root``.
     * ``cpu_estimate``: ``"auto"`` adds the system-wide CPU-time estimate only when no RAPL
       package is readable; ``"system"``/``"process"`` always add that variant (``pid``
@@ -47,9 +62,37 @@ def detect_meters(
     meters: list[Meter] = []
     notes: list[str] = []
     closers = []
-    if gpus:
+    if isinstance(gpus, GpuSelection):
+        backend: GpuBackend | None = gpu_backend
+        error: str | None = None
+        if backend is None and gpus.devices:
+            backend, error = open_backend()
+        try:
+            gpu_meters, gpu_notes = open_gpu_meters(
+                gpus,
+                backend,
+                backend_error=error,
+                clock=clock,
+                poll_period_s=gpu_poll_period_s,
+                probe_s=gpu_probe_s,
+                approximate_short_windows=approximate_short_windows,
+            )
+        except BaseException:
+            if backend is not None and gpu_backend is None:
+                backend.close()
+            raise
+        meters.extend(gpu_meters)
+        notes.extend(gpu_notes)
+        if backend is not None and gpu_backend is None:
+            closers.append(backend.close)
+    elif gpus:
         gpu_meters, gpu_notes, backend = open_nvml_meters(
-            env, backend=gpu_backend, clock=clock, poll_period_s=gpu_poll_period_s
+            env,
+            backend=gpu_backend,
+            clock=clock,
+            poll_period_s=gpu_poll_period_s,
+            probe_s=gpu_probe_s,
+            approximate_short_windows=approximate_short_windows,
         )
         meters.extend(gpu_meters)
         notes.extend(gpu_notes)

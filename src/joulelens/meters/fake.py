@@ -2,8 +2,11 @@
 
 * :class:`FakeClock`: a clock tests advance by hand (``sleep`` advances it too).
 * :class:`PowerTrace`: piecewise-linear synthetic power with its exact energy integral.
-* :class:`FakeNvmlBackend`: the :class:`~joulelens.meters.nvml.GpuBackend` of fake GPUs whose
-  energy counter (mJ, refreshed every ``counter_period_s``) and power (mW) follow a trace.
+* :class:`FakeGpu`, :class:`FakeNvml`: fake GPUs behind a stand-in for the ``pynvml`` module
+  (:mod:`joulelens.meters.fake_nvml`: per-field failures, GPUs without permission, lost GPUs,
+  PCI order unlike NVML order, MIG, module-scope power); energy counter (mJ, refreshed every
+  ``counter_period_s``) and power (mW) follow a trace.
+* :class:`FakeNvmlBackend`: the real ``PynvmlBackend`` over a :class:`FakeNvml`.
 * :func:`fake_gpu_meters`: a :class:`MeterSet` of fake GPUs, e.g. for measurement tests::
 
       clock = FakeClock()
@@ -19,19 +22,31 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
-from joulelens.errors import MeterError
-from joulelens.meters.base import Clock, SensorUnavailable
+from joulelens.meters.base import Clock
+from joulelens.meters.fake_nvml import FakeGpu, FakeNvml, NVMLError
 from joulelens.meters.meterset import MeterSet
+from joulelens.meters.nvml_backend import PynvmlBackend
 
-_T = TypeVar("_T")
+__all__ = [
+    "CLIENT_ZONES",
+    "SERVER_ZONES",
+    "FakeClock",
+    "FakeGpu",
+    "FakeNvml",
+    "FakeNvmlBackend",
+    "FakeRaplTree",
+    "FakeRaplZone",
+    "NVMLError",
+    "PowerTrace",
+    "fake_gpu_meters",
+]
 
 
 class FakeClock:
@@ -101,91 +116,21 @@ class PowerTrace:
         return sum(0.5 * (self.power_w(a) + self.power_w(b)) * (b - a) for a, b in pieces)
 
 
-@dataclass(slots=True)
-class FakeGpu:
-    """One fake GPU; a sensor set to ``None`` (or a flag set False) is "not supported"."""
+class FakeNvmlBackend(PynvmlBackend):
+    """The real :class:`~joulelens.meters.nvml_backend.PynvmlBackend` over a :class:`FakeNvml`
+    of ``gpus`` (NVML index = list index); ``.nvml`` is the stand-in, ``.calls`` its call count."""
 
-    uuid: str
-    trace: PowerTrace
-    name: str = "NVIDIA H100 80GB HBM3"
-    energy_counter: bool = True
-    counter_period_s: float = 0.1
-    power_sensor: bool = True
-    temperature_c: float | None = 45.0
-    utilization_pct: float | None = 0.0
-    sm_clock_mhz: float | None = 1980.0
-    memory_used_bytes: int | None = 1 << 30
-    power_limit_w: float | None = 700.0
-    energy_origin_mj: int = 123_456_789  # counters count from driver load, not from 0
-    broken: bool = False  # every read raises MeterError (a GPU that fell off the bus)
+    def __init__(self, gpus: Sequence[FakeGpu], clock: Clock, **nvml: Any) -> None:
+        super().__init__(FakeNvml(gpus, clock, **nvml))
+        self.closed = False
 
-
-@dataclass
-class FakeNvmlBackend:
-    """A :class:`~joulelens.meters.nvml.GpuBackend` over fake GPUs (NVML index = list index)."""
-
-    gpus: Sequence[FakeGpu]
-    clock: Clock
-    calls: Counter[str] = field(default_factory=Counter)
-    closed: bool = False
-
-    def _gpu(self, index: int, what: str) -> FakeGpu:
-        self.calls[what] += 1
-        if not 0 <= index < len(self.gpus):
-            raise MeterError(f"fake NVML: no GPU {index}")
-        gpu = self.gpus[index]
-        if gpu.broken:
-            raise MeterError(f"fake NVML: GPU {index} is lost")
-        return gpu
-
-    @staticmethod
-    def _offered(value: _T | None, what: str) -> _T:
-        if value is None:
-            raise SensorUnavailable(f"fake NVML: {what} not supported")
-        return value
-
-    def device_count(self) -> int:
-        return len(self.gpus)
-
-    def uuid(self, index: int) -> str:
-        return self._gpu(index, "uuid").uuid
-
-    def name(self, index: int) -> str:
-        return self._gpu(index, "name").name
-
-    def energy_mj(self, index: int) -> int:
-        gpu = self._gpu(index, "energy_mj")
-        if not gpu.energy_counter:
-            raise SensorUnavailable("fake NVML: no energy counter (pre-Volta)")
-        # The counter refreshes every counter_period_s, like NVML's (~100 ms).
-        # (The epsilon keeps 100.1 / 0.1 = 1000.999... from losing a whole period.)
-        periods = math.floor(self.clock() / gpu.counter_period_s + 1e-9)
-        refreshed_s = periods * gpu.counter_period_s
-        return gpu.energy_origin_mj + round(gpu.trace.energy_j(0.0, refreshed_s) * 1e3)
-
-    def power_mw(self, index: int) -> int:
-        gpu = self._gpu(index, "power_mw")
-        if not gpu.power_sensor:
-            raise SensorUnavailable("fake NVML: no power sensor")
-        return round(gpu.trace.power_w(self.clock()) * 1e3)
-
-    def temperature_c(self, index: int) -> float:
-        return self._offered(self._gpu(index, "temperature_c").temperature_c, "temperature")
-
-    def utilization_pct(self, index: int) -> float:
-        return self._offered(self._gpu(index, "utilization_pct").utilization_pct, "utilization")
-
-    def sm_clock_mhz(self, index: int) -> float:
-        return self._offered(self._gpu(index, "sm_clock_mhz").sm_clock_mhz, "SM clock")
-
-    def memory_used_bytes(self, index: int) -> int:
-        return self._offered(self._gpu(index, "memory_used_bytes").memory_used_bytes, "memory")
-
-    def power_limit_mw(self, index: int) -> int:
-        limit_w = self._offered(self._gpu(index, "power_limit_mw").power_limit_w, "power limit")
-        return round(limit_w * 1e3)
+    @property
+    def calls(self) -> Counter[str]:
+        calls: Counter[str] = self.nvml.calls
+        return calls
 
     def close(self) -> None:
+        super().close()
         self.closed = True
 
 
@@ -195,11 +140,13 @@ def fake_gpu_meters(
     *,
     environ: Mapping[str, str] | None = None,
     poll_period_s: float | None = None,
+    probe_s: float = 0.0,
 ) -> MeterSet:
-    """A :class:`MeterSet` of fake GPUs only (no RAPL, no CPU estimate).
+    """A :class:`MeterSet` of fake GPUs only (no RAPL, no CPU estimate), all visible ones.
 
     ``poll_period_s=None`` (default) integrates power only when read, which keeps fake-clock
-    tests deterministic; ``environ`` may carry ``CUDA_VISIBLE_DEVICES``.
+    tests deterministic; ``environ`` may carry ``CUDA_VISIBLE_DEVICES``; ``probe_s=0`` keeps
+    the nominal counter period (a probe needs a clock that moves while polling).
     """
     from joulelens.meters.detect import detect_meters
 
@@ -210,6 +157,7 @@ def fake_gpu_meters(
         environ={} if environ is None else environ,
         clock=clock,
         gpu_poll_period_s=poll_period_s,
+        gpu_probe_s=probe_s,
     )
 
 

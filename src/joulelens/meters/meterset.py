@@ -17,8 +17,9 @@ class MeterSet:
     """A composite of meters (GPUs, RAPL zones, CPU estimate) with the same window calls.
 
     ``notes`` says what detection found missing or doubtful (e.g. ``CUDA_VISIBLE_DEVICES``
-    entries CUDA ignores); copy them into the run record's warnings. An empty set is valid:
-    its windows have no components and no totals.
+    entries CUDA ignores), followed by what meters noted since (a sensor dropped mid-run, a
+    module-scope power reading); copy them into the run record's warnings after measuring.
+    An empty set is valid: its windows have no components and no totals.
     """
 
     def __init__(
@@ -34,13 +35,18 @@ class MeterSet:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"meter names must be unique, repeated: {', '.join(duplicates)}")
-        self.notes: tuple[str, ...] = tuple(notes)
+        self._notes: tuple[str, ...] = tuple(notes)
         self._on_close = list(on_close)
         self._clock = clock
         self._open: dict[str, float] = {}
 
     def __repr__(self) -> str:
         return f"MeterSet({', '.join(m.name for m in self.meters)})"
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        meter_notes = [n for m in self.meters for n in getattr(m, "notes", ())]
+        return tuple(dict.fromkeys([*self._notes, *meter_notes]))
 
     def __iter__(self) -> Iterator[Meter]:
         return iter(self.meters)

@@ -1,16 +1,23 @@
-"""NVIDIA GPUs through NVML (``nvidia-ml-py``), read-only.
+"""NVIDIA GPUs through NVML (``nvidia-ml-py``), read-only, one meter per GPU a run uses.
 
 Energy comes from NVML's cumulative counter (``nvmlDeviceGetTotalEnergyConsumption``, mJ,
-Volta and newer, refreshed about every 100 ms); where that is not supported, from power
-polls integrated over time (method ``integrated``). The meter talks to a tiny
-:class:`GpuBackend` so tests drive it with :class:`joulelens.meters.fake.FakeNvmlBackend`;
-:class:`PynvmlBackend` is the real one and imports ``pynvml`` only when constructed.
+Volta and newer); where that is not supported, from power polls integrated over time
+(method ``integrated``). The counter's refresh period is measured at start-up
+(:mod:`joulelens.meters.period`) once per GPU model and recorded. A window shorter than one
+refresh cannot be resolved: it is null with the reason, or, if asked for, instant power x
+duration labelled as that approximation (Zeus's ``approx_instant_energy``).
+
+Optional sensors (temperature, utilization, clocks, memory, power limit, and power itself
+when the counter gives the energy) that fail are dropped with the reason, at probe time or
+mid-run; only the energy reading failing fails a measurement. The library boundary is
+:class:`~joulelens.meters.nvml_backend.GpuBackend`; which GPUs to meter, by UUID, is
+:mod:`joulelens.meters.select`'s business.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from joulelens.errors import MeterError
 from joulelens.measure.clock import now_s
@@ -24,176 +31,24 @@ from joulelens.meters.base import (
     Windows,
 )
 from joulelens.meters.integrate import PowerIntegrator
+from joulelens.meters.nvml_backend import GpuBackend, PowerSource, PynvmlBackend
+from joulelens.meters.period import DEFAULT_PROBE_S, UpdatePeriod, probe_update_period
+from joulelens.meters.select import GpuSelection, GpuUnreadable, visible_selection
 from joulelens.meters.units import mj_to_j, mw_to_w
-from joulelens.meters.visible import visible_gpus_from_env
 from joulelens.records.schema import EnergyBoundary, EnergyMethod
 
-NVML_COUNTER_PERIOD_S = 0.1
+NVML_COUNTER_PERIOD_S = 0.1  # nominal; used only when the probe is off or inconclusive
 DEFAULT_POLL_PERIOD_S = 0.1
 
-
-class GpuBackend(Protocol):
-    """What the NVML meter needs from a GPU library, by NVML index, in NVML's own units.
-
-    Every method raises :class:`SensorUnavailable` for a sensor the device does not offer
-    and :class:`MeterError` for any other failure.
-    """
-
-    def device_count(self) -> int: ...
-    def uuid(self, index: int) -> str: ...
-    def name(self, index: int) -> str: ...
-    def energy_mj(self, index: int) -> int: ...
-    def power_mw(self, index: int) -> int: ...
-    def temperature_c(self, index: int) -> float: ...
-    def utilization_pct(self, index: int) -> float: ...
-    def sm_clock_mhz(self, index: int) -> float: ...
-    def memory_used_bytes(self, index: int) -> int: ...
-    def power_limit_mw(self, index: int) -> int: ...
-    def close(self) -> None: ...
-
-
-class PynvmlBackend:
-    """:class:`GpuBackend` over ``pynvml``; NVML errors become :class:`MeterError` here.
-
-    Power prefers the instantaneous field (``NVML_FI_DEV_POWER_INSTANT``): on Ampere and
-    newer, ``nvmlDeviceGetPowerUsage`` is a one-second average that lags load changes.
-    """
-
-    def __init__(self) -> None:
-        try:
-            import pynvml
-        except ImportError as exc:  # the dependency is declared; a broken install lands here
-            raise MeterError(f"cannot import pynvml (nvidia-ml-py): {exc}") from exc
-        self._nvml: Any = pynvml
-        self._call("initialise", pynvml.nvmlInit)
-        self._handles: dict[int, Any] = {}
-        self._instant_power: dict[int, bool] = {}
-        self._closed = False
-
-    def _call(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
-        nvml = self._nvml
-        try:
-            return fn(*args)
-        except nvml.NVMLError as exc:
-            unavailable = (
-                nvml.NVML_ERROR_NOT_SUPPORTED,
-                nvml.NVML_ERROR_FUNCTION_NOT_FOUND,
-                nvml.NVML_ERROR_NO_PERMISSION,
-            )
-            if getattr(exc, "value", None) in unavailable:
-                raise SensorUnavailable(f"NVML cannot {what}: {exc}") from exc
-            raise MeterError(f"NVML failed to {what}: {exc}") from exc
-
-    def _handle(self, index: int) -> Any:
-        handle = self._handles.get(index)
-        if handle is None:
-            handle = self._call(f"open GPU {index}", self._nvml.nvmlDeviceGetHandleByIndex, index)
-            self._handles[index] = handle
-        return handle
-
-    def device_count(self) -> int:
-        return int(self._call("count GPUs", self._nvml.nvmlDeviceGetCount))
-
-    def uuid(self, index: int) -> str:
-        return str(self._call("read a UUID", self._nvml.nvmlDeviceGetUUID, self._handle(index)))
-
-    def name(self, index: int) -> str:
-        return str(self._call("read a name", self._nvml.nvmlDeviceGetName, self._handle(index)))
-
-    def energy_mj(self, index: int) -> int:
-        return int(
-            self._call(
-                "read the energy counter",
-                self._nvml.nvmlDeviceGetTotalEnergyConsumption,
-                self._handle(index),
-            )
-        )
-
-    def _instant_power_works(self, handle: Any) -> bool:
-        nvml = self._nvml
-        try:  # old nvidia-ml-py lacks the constant or the (field, scope) form
-            field = (nvml.NVML_FI_DEV_POWER_INSTANT, nvml.NVML_POWER_SCOPE_GPU)
-            value = nvml.nvmlDeviceGetFieldValues(handle, [field])[0]
-        except (AttributeError, TypeError, nvml.NVMLError):
-            return False
-        return bool(value.nvmlReturn == nvml.NVML_SUCCESS)
-
-    def power_mw(self, index: int) -> int:
-        nvml, handle = self._nvml, self._handle(index)
-        instant = self._instant_power.get(index)
-        if instant is None:  # decided once per GPU, so one timeline never mixes the two
-            instant = self._instant_power[index] = self._instant_power_works(handle)
-        if not instant:
-            return int(self._call("read power", nvml.nvmlDeviceGetPowerUsage, handle))
-        field = (nvml.NVML_FI_DEV_POWER_INSTANT, nvml.NVML_POWER_SCOPE_GPU)
-        value = self._call("read instant power", nvml.nvmlDeviceGetFieldValues, handle, [field])[0]
-        if value.nvmlReturn != nvml.NVML_SUCCESS:
-            raise MeterError(
-                f"NVML failed to read instant power of GPU {index}: {value.nvmlReturn}"
-            )
-        return int(value.value.uiVal)
-
-    def power_source(self, index: int) -> str:
-        """Which NVML reading :meth:`power_mw` uses for this GPU (after its first call)."""
-        instant = self._instant_power.get(index)
-        if instant is None:
-            return "not read yet"
-        return "instant (NVML_FI_DEV_POWER_INSTANT)" if instant else "nvmlDeviceGetPowerUsage"
-
-    def temperature_c(self, index: int) -> float:
-        nvml = self._nvml
-        return float(
-            self._call(
-                "read the temperature",
-                nvml.nvmlDeviceGetTemperature,
-                self._handle(index),
-                nvml.NVML_TEMPERATURE_GPU,
-            )
-        )
-
-    def utilization_pct(self, index: int) -> float:
-        rates = self._call(
-            "read utilization", self._nvml.nvmlDeviceGetUtilizationRates, self._handle(index)
-        )
-        return float(rates.gpu)
-
-    def sm_clock_mhz(self, index: int) -> float:
-        nvml = self._nvml
-        return float(
-            self._call(
-                "read the SM clock",
-                nvml.nvmlDeviceGetClockInfo,
-                self._handle(index),
-                nvml.NVML_CLOCK_SM,
-            )
-        )
-
-    def memory_used_bytes(self, index: int) -> int:
-        info = self._call(
-            "read memory use", self._nvml.nvmlDeviceGetMemoryInfo, self._handle(index)
-        )
-        return int(info.used)
-
-    def power_limit_mw(self, index: int) -> int:
-        return int(
-            self._call(
-                "read the power limit",
-                self._nvml.nvmlDeviceGetEnforcedPowerLimit,
-                self._handle(index),
-            )
-        )
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._call("shut down", self._nvml.nvmlShutdown)
+Sensor = tuple[str, Callable[[], float]]
 
 
 class NvmlGpuMeter:
-    """One GPU. ``name`` is ``gpu:<k>`` with *k* its CUDA index (position in the visible list).
+    """One GPU. ``name`` is ``gpu:<k>`` with *k* its CUDA index in the process doing the work.
 
     Built only for a device whose energy can be read, by counter or by integrated power;
-    :func:`open_nvml_meters` reports any other device as an :class:`UnavailableMeter`.
+    :func:`open_gpu_meters` reports any other device as an :class:`UnavailableMeter`.
+    ``period`` reuses a probe of an identical GPU; ``probe_s=0`` keeps the nominal period.
     """
 
     boundary = EnergyBoundary.GPU
@@ -206,38 +61,69 @@ class NvmlGpuMeter:
         *,
         clock: Clock = now_s,
         poll_period_s: float | None = DEFAULT_POLL_PERIOD_S,
+        probe_s: float = 0.0,
+        period: UpdatePeriod | None = None,
+        approximate_short_windows: bool = False,
     ) -> None:
         self._backend = backend
         self.nvml_index = nvml_index
         self.name = f"gpu:{cuda_index}"
         self.uuid = backend.uuid(nvml_index)
         self.model = backend.name(nvml_index)
+        self.pci_bus_id = _optional(lambda: backend.pci_bus_id(nvml_index))
         self._clock = clock
         self._integrator: PowerIntegrator | None = None
+        self.notes: list[str] = []
+        self.dropped: dict[str, str] = {}
         try:
             backend.energy_mj(nvml_index)
             self.method = EnergyMethod.COUNTER
-            self.update_period_s = NVML_COUNTER_PERIOD_S
-        except SensorUnavailable:
-            backend.power_mw(nvml_index)  # no power either: SensorUnavailable to the caller
+        except SensorUnavailable as exc:
+            try:
+                backend.power_mw(nvml_index)
+            except SensorUnavailable as none:
+                raise SensorUnavailable(
+                    f"{self.model} offers neither an energy counter nor power (counter: "
+                    f"{exc.__cause__ or exc}; {str(none).removeprefix('no power reading (')}"
+                ) from none
             self.method = EnergyMethod.INTEGRATED
             self._integrator = PowerIntegrator(self._power_w, clock=clock, period_s=poll_period_s)
-            self.update_period_s = poll_period_s or NVML_COUNTER_PERIOD_S
+        self.period = period
+        if self.period is None and probe_s > 0 and self.method is EnergyMethod.COUNTER:
+            self.period = probe_update_period(
+                lambda: backend.energy_mj(nvml_index), clock, duration_s=probe_s
+            )
+        if self.method is EnergyMethod.INTEGRATED:
+            self.update_period_s = poll_period_s or DEFAULT_POLL_PERIOD_S
+        elif self.period is not None and self.period.median_s is not None:
+            self.update_period_s = self.period.median_s
+        else:
+            self.update_period_s = NVML_COUNTER_PERIOD_S
+            if self.period is not None:
+                self.notes.append(
+                    f"{self.name}: energy counter update period {self.period.describe()}; "
+                    f"assuming {NVML_COUNTER_PERIOD_S:.3f} s"
+                )
         self._sensors = self._probe_sensors()
-        self._power_sensors = tuple(s for s in self._sensors if s[0].startswith("power_watts:"))
+        self.power_source: PowerSource | None = _optional(lambda: backend.power_source(nvml_index))
+        self._note_power_source()
         # Without a power sensor (counter only) the sampler derives power from the counter.
-        self.offers_power = bool(self._power_sensors)
-        self._windows = Windows(self)
+        self.offers_power = any(s.startswith("power_watts:") for s, _ in self._sensors)
+        approximate = self._approximate if approximate_short_windows else None
+        self._windows = Windows(self, approximate=approximate)
 
     def __repr__(self) -> str:
-        return f"NvmlGpuMeter({self.name!r}, {self.model!r}, nvml={self.nvml_index}, {self.method})"
+        return f"NvmlGpuMeter({self.name!r}, {self.model!r}, {self.uuid}, {self.method})"
 
     def _power_w(self) -> float:
         return mw_to_w(self._backend.power_mw(self.nvml_index))
 
-    def _probe_sensors(self) -> tuple[tuple[str, Callable[[], float]], ...]:
+    def _approximate(self, elapsed_s: float) -> float:
+        return self._power_w() * elapsed_s
+
+    def _probe_sensors(self) -> tuple[Sensor, ...]:
         b, i, n = self._backend, self.nvml_index, self.name
-        candidates: tuple[tuple[str, Callable[[], float]], ...] = (
+        candidates: tuple[Sensor, ...] = (
             (f"power_watts:{n}", self._power_w),  # first: sampled on every tick
             (f"temperature_c:{n}", lambda: b.temperature_c(i)),
             (f"gpu_utilization_pct:{n}", lambda: b.utilization_pct(i)),
@@ -250,14 +136,62 @@ class NvmlGpuMeter:
             try:
                 read()
             except SensorUnavailable:
+                continue  # not offered here: not a failure
+            except MeterError as exc:
+                if self._integrator is not None and series.startswith("power_watts:"):
+                    raise  # power is the energy of an integrated meter
+                self._drop(series, f"failed when probed: {exc}")
                 continue
             offered.append((series, read))
         return tuple(offered)
+
+    def _drop(self, series: str, reason: str) -> None:
+        self.dropped[series] = reason
+        self.notes.append(f"{series} dropped, {reason}; the rest of {self.name} is still read")
+
+    def _note_power_source(self) -> None:
+        source = self.power_source
+        if source is None:
+            return
+        if source.scope == "module":
+            self.notes.append(
+                f"{self.name} ({self.model}): power readings are module scope (GPU + CPU + "
+                "memory of the superchip), as GPU scope is not offered; the power timeline "
+                "is not the GPU's alone"
+            )
+        if source.averaged:
+            self.notes.append(
+                f"{self.name} ({self.model}): no instant power reading; power comes from "
+                f"{source.label}, which may be a ~1 s average that lags load changes"
+            )
 
     @property
     def sensor_series(self) -> tuple[str, ...]:
         """Timeline series this GPU offers beyond energy."""
         return tuple(series for series, _ in self._sensors)
+
+    def describe(self) -> dict[str, Any]:
+        """Identity and how this GPU is read, for the run record (``config["gpus"]``)."""
+        period = self.period
+        return {
+            "name": self.name,
+            "uuid": self.uuid,
+            "model": self.model,
+            "nvml_index": self.nvml_index,
+            "pci_bus_id": self.pci_bus_id,
+            "energy_method": self.method.value,
+            "energy_source": "nvmlDeviceGetTotalEnergyConsumption"
+            if self.method is EnergyMethod.COUNTER
+            else "integrated power",
+            "power_source": self.power_source.label if self.power_source else None,
+            "power_scope": self.power_source.scope if self.power_source else None,
+            "power_fallbacks": list(self.power_source.tried) if self.power_source else [],
+            "update_period_s": self.update_period_s,
+            "update_period": period.describe() if period is not None else "nominal (not measured)",
+            "temperature_api": getattr(self._backend, "temperature_api", None),
+            "sensors": list(self.sensor_series),
+            "dropped_sensors": dict(self.dropped),
+        }
 
     def read(self) -> Reading:
         if self._integrator is not None:
@@ -266,9 +200,23 @@ class NvmlGpuMeter:
         return Reading(self._clock(), energy_j)
 
     def sample(self, t_s: float, sink: SeriesSink, *, state: bool = True) -> None:
-        sensors = self._sensors if state else self._power_sensors
-        for series, read in sensors:
-            sink.append(series, t_s, read())
+        failed: list[tuple[str, MeterError]] = []
+        for series, read in self._sensors:
+            if not state and not series.startswith("power_watts:"):
+                continue
+            try:
+                value = read()
+            except MeterError as exc:
+                if self._integrator is not None and series.startswith("power_watts:"):
+                    raise
+                failed.append((series, exc))
+                continue
+            sink.append(series, t_s, value)
+        if failed:
+            gone = {series for series, _ in failed}
+            self._sensors = tuple(s for s in self._sensors if s[0] not in gone)
+            for series, error in failed:
+                self._drop(series, f"failed mid-run: {error}")
 
     def window_warnings(self, start_s: float, end_s: float) -> tuple[str, ...]:
         return ()
@@ -295,78 +243,139 @@ class NvmlGpuMeter:
             self._integrator.close()
 
 
+def _optional(read: Callable[[], Any]) -> Any:
+    try:
+        return read()
+    except MeterError:
+        return None
+
+
+def open_backend() -> tuple[PynvmlBackend | None, str | None]:
+    """The real NVML backend, or ``None`` and why NVML cannot be used here."""
+    try:
+        return PynvmlBackend(), None
+    except MeterError as exc:
+        return None, f"no NVIDIA GPU readable: {exc}"
+
+
+def open_gpu_meters(
+    selection: GpuSelection,
+    backend: GpuBackend | None,
+    *,
+    backend_error: str | None = None,
+    clock: Clock = now_s,
+    poll_period_s: float | None = DEFAULT_POLL_PERIOD_S,
+    probe_s: float = DEFAULT_PROBE_S,
+    approximate_short_windows: bool = False,
+) -> tuple[list[NvmlGpuMeter | UnavailableMeter], list[str]]:
+    """One meter per selected GPU, opened by UUID (no other GPU is touched), and notes.
+
+    A GPU that cannot be metered raises :class:`GpuUnreadable` when ``selection.required``,
+    else becomes an :class:`UnavailableMeter` under its own name with the reason. No device
+    selected gives one null ``gpu`` meter saying why.
+    """
+    notes = list(selection.notes)
+
+    def unavailable(name: str, reason: str) -> UnavailableMeter:
+        return UnavailableMeter(name, EnergyBoundary.GPU, EnergyMethod.COUNTER, reason, clock=clock)
+
+    if not selection.devices:
+        reason = selection.missing_reason or "no GPU selected"
+        return [unavailable("gpu", reason)], [*notes, reason]
+    meters: list[NvmlGpuMeter | UnavailableMeter] = []
+    periods: dict[str, UpdatePeriod] = {}  # one probe per GPU model, as Zeus does
+    for device in selection.devices:
+        name = f"gpu:{device.cuda_index}"
+        try:
+            if backend is None:
+                raise GpuUnreadable(backend_error or "NVML is not available")
+            index = _nvml_index_of(backend, device.uuid)
+            model = backend.name(index)
+            meter = NvmlGpuMeter(
+                backend,
+                index,
+                device.cuda_index,
+                clock=clock,
+                poll_period_s=poll_period_s,
+                probe_s=probe_s,
+                period=periods.get(model),
+                approximate_short_windows=approximate_short_windows,
+            )
+        except MeterError as exc:
+            reason = f"{name} ({device.uuid}, {selection.source}) cannot be metered: {exc}"
+            if selection.required:
+                raise GpuUnreadable(reason) from exc
+            meters.append(unavailable(name, reason))
+            notes.append(reason)
+            continue
+        if meter.period is not None:
+            periods.setdefault(model, meter.period)
+        meters.append(meter)
+    return meters, notes
+
+
+def _nvml_index_of(backend: GpuBackend, uuid: str) -> int:
+    """The NVML index of ``uuid``; a MIG slice, or a GPU in MIG mode, is refused."""
+    candidates = [uuid]
+    if uuid.upper().startswith("GPU-"):
+        candidates.append("MIG-" + uuid[4:])  # torch prints a MIG slice's UUID bare too
+    error: MeterError | None = None
+    for candidate in candidates:
+        try:
+            index, is_mig = backend.lookup_uuid(candidate)
+        except MeterError as exc:
+            error = error or exc
+            continue
+        if is_mig or backend.mig_enabled(index):
+            what = "is a MIG slice" if is_mig else "has MIG mode enabled"
+            raise GpuUnreadable(
+                f"{candidate} {what} (NVML GPU {index}): NVML reads only the whole GPU's "
+                "energy, which would charge this run for the other slices' work. Measure on a "
+                f"GPU with MIG disabled (nvidia-smi -i {index} -mig 0, as root)"
+            )
+        return index
+    assert error is not None
+    raise error
+
+
 def open_nvml_meters(
     environ: Mapping[str, str],
     *,
     backend: GpuBackend | None = None,
     clock: Clock = now_s,
     poll_period_s: float | None = DEFAULT_POLL_PERIOD_S,
+    probe_s: float = DEFAULT_PROBE_S,
+    approximate_short_windows: bool = False,
 ) -> tuple[list[NvmlGpuMeter | UnavailableMeter], list[str], GpuBackend | None]:
     """Meters for the GPUs ``CUDA_VISIBLE_DEVICES`` exposes, notes, and the backend to close.
 
-    No NVML, no GPU, or none visible gives one ``gpu`` :class:`UnavailableMeter` saying why
-    (the null object: the GPU boundary stays in every window, as null with its reason); a
-    visible GPU whose energy cannot be read gives an ``UnavailableMeter`` under its own name.
+    For measuring "whatever this process can see" (the library API, the GPU checks); a run
+    meters exactly the GPUs it uses instead (``detect_meters(gpus=selection)``). No NVML or
+    no GPU gives one null ``gpu`` meter saying why; a GPU that cannot be read is null with
+    the reason under its own name.
     """
-    notes: list[str] = []
     owned = backend is None
     if backend is None:
-        try:
-            backend = PynvmlBackend()
-        except MeterError as exc:
-            reason = f"no NVIDIA GPU readable: {exc}"
+        opened, error = open_backend()
+        if opened is None:
+            reason = error or "NVML is not available"
             gone = UnavailableMeter(
                 "gpu", EnergyBoundary.GPU, EnergyMethod.COUNTER, reason, clock=clock
             )
             return [gone], [reason], None
+        backend = opened
     try:
-        meters = _visible_meters(environ, backend, notes, clock, poll_period_s)
+        selection = visible_selection(backend, environ, required=False)
+        meters, notes = open_gpu_meters(
+            selection,
+            backend,
+            clock=clock,
+            poll_period_s=poll_period_s,
+            probe_s=probe_s,
+            approximate_short_windows=approximate_short_windows,
+        )
     except BaseException:
         if owned:
             backend.close()
         raise
     return meters, notes, backend
-
-
-def _visible_meters(
-    environ: Mapping[str, str],
-    backend: GpuBackend,
-    notes: list[str],
-    clock: Clock,
-    poll_period_s: float | None,
-) -> list[NvmlGpuMeter | UnavailableMeter]:
-    count = backend.device_count()
-    uuids = [backend.uuid(i) for i in range(count)]
-    names = [backend.name(i) for i in range(count)]
-    visible = visible_gpus_from_env(environ, uuids, names)
-    notes.extend(visible.warnings)
-    meters: list[NvmlGpuMeter | UnavailableMeter] = []
-    for cuda_index, nvml_index in enumerate(visible.nvml_indices):
-        try:
-            meter = NvmlGpuMeter(
-                backend, nvml_index, cuda_index, clock=clock, poll_period_s=poll_period_s
-            )
-        except SensorUnavailable as exc:
-            reason = f"{names[nvml_index]} offers neither an energy counter nor power: {exc}"
-            meters.append(
-                UnavailableMeter(
-                    f"gpu:{cuda_index}",
-                    EnergyBoundary.GPU,
-                    EnergyMethod.COUNTER,
-                    reason,
-                    clock=clock,
-                )
-            )
-            continue
-        meters.append(meter)
-    if not meters:
-        reason = (
-            "NVML sees no GPU"
-            if count == 0
-            else f"no GPU visible: CUDA_VISIBLE_DEVICES hides all {count} GPUs"
-        )
-        notes.append(reason)
-        meters.append(
-            UnavailableMeter("gpu", EnergyBoundary.GPU, EnergyMethod.COUNTER, reason, clock=clock)
-        )
-    return meters

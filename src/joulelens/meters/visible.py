@@ -1,8 +1,8 @@
-"""``CUDA_VISIBLE_DEVICES`` -> NVML device indices, the way the CUDA runtime reads it.
+"""``CUDA_VISIBLE_DEVICES`` -> positions in CUDA's device order, the way the CUDA runtime reads it.
 
 CUDA's rules, which a meter must follow to measure the GPUs the workload really uses:
 
-* unset: every device, in NVML order;
+* unset: every device, in CUDA's order;
 * a comma-separated list of indices (``0,2``) or UUIDs (``GPU-8932f937-...``; a unique prefix
   such as ``GPU-8932f937`` is enough); the list order is the CUDA device order, so entry *k*
   becomes ``cuda:k`` and our ``gpu:k``;
@@ -13,9 +13,11 @@ CUDA's rules, which a meter must follow to measure the GPUs the workload really 
 MIG slices (``MIG-...``) are refused: NVML cannot read a slice's energy, and measuring the
 whole GPU would charge a slice for its neighbours.
 
-Integer indices are NVML (PCI bus) order only when ``CUDA_DEVICE_ORDER=PCI_BUS_ID``; by
-default CUDA orders "fastest first", which matches PCI order on nodes of identical GPUs. On
-mixed nodes without that setting the mapping is ambiguous, and we warn; UUIDs are exact.
+CUDA numbers the GPUs it can open: in PCI bus order with ``CUDA_DEVICE_ORDER=PCI_BUS_ID``;
+by default "fastest first", which is PCI order on nodes of identical GPUs. NVML's own index
+order is not guaranteed to be either, so callers pass the devices sorted by PCI bus id
+(:mod:`joulelens.meters.select`). On mixed nodes without ``PCI_BUS_ID`` the order CUDA uses is
+unknowable from NVML, and we warn; UUIDs are exact.
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ ENV_VAR = "CUDA_VISIBLE_DEVICES"
 
 @dataclass(frozen=True, slots=True)
 class VisibleGpus:
-    """The NVML indices a process sees, in CUDA order, and why any entry was dropped."""
+    """The devices a process sees, as positions in the list resolved against, in CUDA order,
+    and why any entry was dropped."""
 
-    nvml_indices: tuple[int, ...]
+    positions: tuple[int, ...]
     warnings: tuple[str, ...] = field(default=())
 
 
@@ -46,7 +49,7 @@ def parse_entries(value: str | None) -> tuple[str, ...] | None:
 
 
 def _resolve_entry(entry: str, uuids: Sequence[str]) -> int | str:
-    """The NVML index an entry names, or a string saying why it is invalid."""
+    """The position an entry names in ``uuids``, or a string saying why it is invalid."""
     if entry.isdigit():
         index = int(entry)
         if index < len(uuids):
@@ -73,14 +76,22 @@ def visible_gpus(
     names: Sequence[str] | None = None,
     device_order: str | None = None,
 ) -> VisibleGpus:
-    """Resolve ``CUDA_VISIBLE_DEVICES`` against NVML's devices (``uuids[i]`` is NVML index i).
+    """Resolve ``CUDA_VISIBLE_DEVICES`` against the GPUs CUDA can open, ``uuids`` in PCI bus order.
 
-    ``names`` (model names per NVML index) and ``device_order`` (``CUDA_DEVICE_ORDER``)
-    only feed the warning about integer indices on mixed nodes.
+    ``names`` (model names, same order) and ``device_order`` (``CUDA_DEVICE_ORDER``) only
+    feed the warning about CUDA's order on mixed nodes.
     """
     entries = parse_entries(value)
+    mixed = names is not None and len(set(names)) > 1
     if entries is None:
-        return VisibleGpus(tuple(range(len(uuids))))
+        unset_notes: tuple[str, ...] = ()
+        if mixed and device_order != "PCI_BUS_ID" and len(uuids) > 1:
+            unset_notes = (
+                f"{ENV_VAR} is unset on a node with different GPU models and "
+                "CUDA_DEVICE_ORDER is not PCI_BUS_ID: CUDA numbers them fastest first, which "
+                "NVML cannot tell; set CUDA_DEVICE_ORDER=PCI_BUS_ID or use GPU UUIDs",
+            )
+        return VisibleGpus(tuple(range(len(uuids))), unset_notes)
     indices: list[int] = []
     warnings: list[str] = []
     for position, entry in enumerate(entries):
@@ -94,7 +105,6 @@ def visible_gpus(
             break
         indices.append(resolved)
     by_index = any(e.isdigit() for e in entries)
-    mixed = names is not None and len(set(names)) > 1
     if by_index and mixed and device_order != "PCI_BUS_ID":
         warnings.append(
             f"{ENV_VAR} uses indices on a node with different GPU models and "

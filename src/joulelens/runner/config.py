@@ -61,6 +61,8 @@ class RunConfig(BaseModel):
     endpoint: str | None = None
     served_model: str | None = None  # the name the server knows the model by
     gpu_model: str | None = None  # label for endpoint runs whose GPUs joulelens can't see
+    # The GPUs serving an endpoint, as nvidia-smi shows them (index or UUID): metered by UUID.
+    gpu_ids: list[str] = Field(default_factory=list)
     tensor_parallel: int | None = None
     data_parallel: int = 1
     expert_parallel: bool = False
@@ -85,6 +87,8 @@ class RunConfig(BaseModel):
 
     # Measurement.
     gpus: bool = True  # read NVIDIA GPUs (off for CPU-only runs)
+    # A run using GPUs whose energy cannot be read: fail it, or record GPU energy as null.
+    missing_gpu_energy: Literal["fail", "null"] = "fail"
     cpu_estimate: Literal["auto", "system", "process", "off"] = "auto"
     watts_per_core: float = Field(default=10.0, gt=0)
     idle_baseline_s: float = Field(default=5.0, ge=0, description="0 turns the baseline off")
@@ -96,6 +100,12 @@ class RunConfig(BaseModel):
         parse_arrival(self.arrival)
         if self.engine == "endpoint" and not self.endpoint:
             raise InputError("the endpoint engine needs --endpoint URL", field="endpoint")
+        if self.gpu_ids and self.engine != "endpoint":
+            raise InputError(
+                "--gpu names the GPUs serving an endpoint; vllm uses the GPUs visible under "
+                "CUDA_VISIBLE_DEVICES, in-process engines the --device they run on",
+                field="gpu_ids",
+            )
         if self.engine == "diffusers":
             if self.batch_size is None:
                 self.batch_size = self.max_num_seqs or 1

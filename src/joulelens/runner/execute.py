@@ -32,6 +32,7 @@ from joulelens.records import (
     SourceKind,
 )
 from joulelens.runner.config import RunConfig, parse_arrival
+from joulelens.runner.gpus import RunGpus
 from joulelens.store import Store
 from joulelens.tasks import get_task
 
@@ -119,11 +120,13 @@ def _measure(
     from joulelens.measure import idle_from_meters, readings_from_meters
 
     with ExitStack() as stack:
+        gpus = stack.enter_context(RunGpus(config))  # servers: which GPUs to hand over
         obs.phase("starting engine")
-        engine = stack.enter_context(_engine(config, store, log_dir))
+        engine = stack.enter_context(_engine(config, store, log_dir, gpus.server_env()))
         meters = stack.enter_context(
             detect_meters(
-                gpus=config.gpus,
+                gpus=gpus.resolve(engine) if config.gpus else False,
+                gpu_backend=gpus.backend,
                 cpu_estimate=config.cpu_estimate,
                 watts_per_core=config.watts_per_core,
             )
@@ -141,8 +144,11 @@ def _measure(
             events, server_metrics = engine.drive(ctx)
         finally:
             timeline = sampler.stop()
-        readings = readings_from_meters(meters, timeline, notes=meters.notes)
-        spec = _spec(config, engine.record_fields(), engine.provenance(), started_at, meters)
+        notes = [*gpus.notes, *meters.notes]
+        readings = readings_from_meters(meters, timeline, notes=dict.fromkeys(notes))
+        if gpus.pinned:  # a GPU run reports GPU energy (or null with why), never the CPU's
+            readings = dataclasses.replace(readings, pinned_boundary=EnergyBoundary.GPU)
+        spec = _spec(config, engine.record_fields(), engine.provenance(), started_at, meters, gpus)
         compiled = engine.compile(
             events, readings, spec, server_metrics, idle_from_meters(idle), config
         )
@@ -172,13 +178,14 @@ def _copy_logs(log_dir: Path) -> Callable[[Path], list[str]]:
     return copy
 
 
-def _gpu_label(config: RunConfig, meters: MeterSet) -> str | None:
+def _gpu_label(config: RunConfig, meters: MeterSet, used: int) -> str | None:
     if config.gpu_model:
         return config.gpu_model
     models = sorted({str(name) for m in meters if (name := getattr(m, "model", None))})
     if models:
         return _short_gpu_name(models[0])
-    return "cpu" if config.num_gpus == 0 or not config.gpus else None
+    in_process_on_cpu = config.engine in ("transformers", "diffusers") and used == 0
+    return "cpu" if config.num_gpus == 0 or not config.gpus or in_process_on_cpu else None
 
 
 def _short_gpu_name(nvml_name: str) -> str:
@@ -195,6 +202,7 @@ def _spec(
     provenance: Provenance,
     started_at: datetime,
     meters: MeterSet,
+    gpus: RunGpus,
 ) -> Any:
     from joulelens.measure import RunSpec
 
@@ -202,13 +210,16 @@ def _spec(
     fields: dict[str, Any] = {
         k: v for k, v in model_fields.items() if k not in ("model_id",) and v is not None
     }
+    used = len(gpus.selection.devices) if gpus.selection is not None else config.num_gpus
+    in_process = config.engine in ("transformers", "diffusers")
     fields.update(
-        gpu_model=_gpu_label(config, meters),
-        num_gpus=config.num_gpus,
+        gpu_model=_gpu_label(config, meters, used),
+        # In-process engines: the GPUs the model is on, whatever --num-gpus said.
+        num_gpus=used if in_process and config.gpus else config.num_gpus,
         arrival=config.arrival,
         started_at=started_at,
         finished_at=datetime.now(UTC),
-        config={"run": config.model_dump(mode="json")},
+        config={"run": config.model_dump(mode="json"), "gpus": gpus.fields(meters)},
     )
     if not config.is_diffusion:
         fields.setdefault("tensor_parallel", config.tensor_parallel_size)
@@ -296,11 +307,13 @@ def measure_options(config: RunConfig) -> Any:
 
 
 @contextmanager
-def _engine(config: RunConfig, store: Store, log_dir: Path) -> Iterator[_Engine]:
+def _engine(
+    config: RunConfig, store: Store, log_dir: Path, server_env: dict[str, str] | None = None
+) -> Iterator[_Engine]:
     if config.engine in ("vllm", "endpoint"):
         from joulelens.runner.served import served_engine
 
-        with served_engine(config, log_dir) as served:
+        with served_engine(config, log_dir, env=server_env) as served:
             yield served
     elif config.engine == "transformers":
         from joulelens.runner.inprocess import TransformersRun

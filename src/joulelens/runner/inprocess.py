@@ -40,6 +40,9 @@ class TransformersRun:
         self.engine.load()
         return self
 
+    def gpu_uuids(self) -> list[tuple[int, str]]:
+        return self.engine.gpu_uuids()
+
     def __exit__(self, *exc: object) -> None:
         self.engine.close()
 
@@ -107,6 +110,9 @@ class DiffusersRun:
     def __enter__(self) -> DiffusersRun:
         self.engine.load()
         return self
+
+    def gpu_uuids(self) -> list[tuple[int, str]]:
+        return self.engine.gpu_uuids()
 
     def __exit__(self, *exc: object) -> None:
         self.engine.close()

@@ -25,7 +25,10 @@ from joulelens.runner.execute import (
 
 
 @contextmanager
-def served_engine(config: RunConfig, log_dir: Path) -> Iterator[ServedRun]:
+def served_engine(
+    config: RunConfig, log_dir: Path, env: dict[str, str] | None = None
+) -> Iterator[ServedRun]:
+    """``env``: the server's environment (the GPUs it is handed, by UUID); default ours."""
     if config.engine == "endpoint":
         assert config.endpoint is not None
         yield ServedRun(config, config.endpoint, None)
@@ -42,7 +45,7 @@ def served_engine(config: RunConfig, log_dir: Path) -> Iterator[ServedRun]:
         config_yaml=config.vllm_config,
         extra_args=list(config.vllm_args),
     )
-    with VllmServer(vllm, log_dir / SERVER_LOG) as server:
+    with VllmServer(vllm, log_dir / SERVER_LOG, env=env) as server:
         yield ServedRun(config, server.base_url, server)
 
 

@@ -57,6 +57,11 @@ def byte_tokenizer(model_max_length: int = 1 << 20) -> PreTrainedTokenizerBase:
         pad_token="<|endoftext|>",
         model_max_length=model_max_length,
     )
+    # transformers 5.17 ignores these two as constructor arguments; set them again.
+    if fast.pad_token is None:
+        fast.pad_token = "<|endoftext|>"
+    if fast.eos_token is None:
+        fast.eos_token = "<|im_end|>"
     fast.chat_template = CHATML_TEMPLATE
     return fast
 
