@@ -42,3 +42,7 @@ class EngineError(JoulelensError):
 
 class AnalysisError(JoulelensError):
     """An analysis cannot be computed from the runs at hand (e.g. nothing meets a deadline)."""
+
+
+class ClusterError(JoulelensError):
+    """A cluster (Ray) could not be reached, lost a node or worker, or cannot place a run."""

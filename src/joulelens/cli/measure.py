@@ -218,6 +218,10 @@ def sweep(
     precision: Annotated[
         list[str] | None, typer.Option(help="dtype or quantization (repeat).")
     ] = None,
+    gpu_model: Annotated[
+        list[str] | None,
+        typer.Option(help="GPU model to measure on, e.g. B200 (repeat; Ray places by it)."),
+    ] = None,
     engine: EngineOpt = "transformers",
     endpoint: Annotated[str | None, typer.Option()] = None,
     max_tokens: Annotated[int | None, typer.Option()] = None,
@@ -228,11 +232,32 @@ def sweep(
     keep_growing: Annotated[
         bool, typer.Option(help="Keep raising the batch after one the server could not reach.")
     ] = False,
+    executor: Annotated[
+        str, typer.Option(help="local (this machine, one at a time) or ray (a Ray cluster).")
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="auto, HOST:PORT or ray://HOST:PORT (default: $RAY_ADDRESS, auto)."),
+    ] = None,
+    one_per_node: Annotated[
+        bool, typer.Option(help="Ray: one configuration per node at a time (CPU/DRAM energy).")
+    ] = False,
+    node_wait_s: Annotated[
+        float,
+        typer.Option(help="Ray: how long a run no node can take waits for one (autoscaling)."),
+    ] = 0.0,
     store: StoreOpt = None,
 ) -> None:
     """Measure a grid; resumable (completed configurations are skipped), failures recorded."""
     from joulelens.runner.sweep import SweepGrid, run_sweep
 
+    if executor not in ("local", "ray"):
+        raise InputError(f"unknown executor {executor!r}: use local or ray", field="executor")
+    if executor == "local" and (ray_address or one_per_node or node_wait_s):
+        raise InputError(
+            "--ray-address, --one-per-node and --node-wait-s need --executor ray",
+            field="executor",
+        )
     if file is not None:
         grid = SweepGrid.from_yaml(file)
     else:
@@ -257,10 +282,29 @@ def sweep(
             batch_sizes=batch,
             num_gpus=num_gpus,
             precisions=_precisions(precision),
+            gpu_models=gpu_model,
             base=base,
             stop_at_unreachable_batch=not keep_growing,
         )
-    outcome = run_sweep_with_display(grid, open_store(store), run_sweep)
+    if executor == "ray":
+        from joulelens.runner.ray_cluster import import_ray
+        from joulelens.runner.ray_sweep import run_sweep_on_ray
+
+        import_ray()  # says what to install before anything else happens
+
+        def on_ray(grid: Any, st: Any, events: Any, idle: Any) -> Any:
+            return run_sweep_on_ray(
+                grid,
+                st,
+                address=ray_address,
+                one_per_node=one_per_node,
+                node_wait_s=node_wait_s,
+                events=events,
+            )
+
+        outcome = run_sweep_with_display(grid, open_store(store), on_ray)
+    else:
+        outcome = run_sweep_with_display(grid, open_store(store), run_sweep)
     console.print(records_table(outcome.completed + outcome.failed, title="sweep"))
     console.print(
         f"{len(outcome.completed)} measured, {len(outcome.skipped)} already stored, "
@@ -273,24 +317,18 @@ def _precisions(given: list[str] | None) -> list[str | None]:
 
 
 def run_sweep_with_display(grid: Any, st: Any, run_sweep: Any, idle: Any = None) -> Any:
-    from joulelens.runner.sweep import SweepEvents
+    """Run ``run_sweep(grid, st, events=..., idle=...)`` under one display for the grid."""
+    from joulelens.cli.sweep_display import SweepDisplay
 
-    with progress_display() as bar:
-
-        class Events(SweepEvents):
-            def starting(self, config: Any, index: int, total: int) -> RichObserver:
-                return RichObserver(
-                    bar, f"[{index}/{total}] {config.model} {config.task} B={config.batch}"
-                )
-
-            def skipped(self, config: Any, reason: str) -> None:
-                console.print(f"skip {config.model} {config.task} B={config.batch}: {reason}")
-
-            def finished(self, record: RunRecord) -> None:
-                if record.status is RunStatus.FAILED:
-                    console.print(f"[red]failed[/] {record.run_id}: {record.failure_reason}")
-
-        return run_sweep(grid, st, events=Events(), idle=idle)
+    total = sum(len(g) for g in grid.groups())
+    with SweepDisplay(total) as display:
+        outcome = run_sweep(grid, st, events=display, idle=idle)
+    nodes = display.per_node()
+    if len(nodes) > 1 or outcome.nodes:
+        for label, counts in nodes.items():
+            done = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+            console.print(f"node {label}: {done}")
+    return outcome
 
 
 def register(app: typer.Typer) -> None:

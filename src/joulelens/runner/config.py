@@ -60,7 +60,9 @@ class RunConfig(BaseModel):
     # Server engines.
     endpoint: str | None = None
     served_model: str | None = None  # the name the server knows the model by
-    gpu_model: str | None = None  # label for endpoint runs whose GPUs joulelens can't see
+    # GPU label: for endpoint runs whose GPUs joulelens can't see; on a Ray cluster also
+    # where the run goes (nodes of that model, custom resource gpu_model:LABEL).
+    gpu_model: str | None = None
     # The GPUs serving an endpoint, as nvidia-smi shows them (index or UUID): metered by UUID.
     gpu_ids: list[str] = Field(default_factory=list)
     tensor_parallel: int | None = None
@@ -162,6 +164,8 @@ class RunConfig(BaseModel):
         )
         ident = {k: getattr(self, k) for k in keys}
         ident["num_requests"] = self.requests
+        if self.gpu_model is not None:  # a cluster sweep measures one grid on several models
+            ident["gpu_model"] = self.gpu_model
         return ident
 
     def run_id(self) -> str:

@@ -97,13 +97,13 @@ def run_one(
         return record
     except KeyboardInterrupt:
         store.put(
-            _failed(config, "interrupted (Ctrl-C) before the run finished", started_at),
+            failed_record(config, "interrupted (Ctrl-C) before the run finished", started_at),
             write_artifacts=_copy_logs(log_dir),
         )
         raise
     except Exception as exc:
         reason = str(exc) if isinstance(exc, JoulelensError) else f"{type(exc).__name__}: {exc}"
-        store.put(_failed(config, reason, started_at), write_artifacts=_copy_logs(log_dir))
+        store.put(failed_record(config, reason, started_at), write_artifacts=_copy_logs(log_dir))
         raise
     finally:
         shutil.rmtree(log_dir, ignore_errors=True)
@@ -247,7 +247,8 @@ def _output_cap(config: RunConfig, task: Any) -> int | None:
     return min(caps) if caps else None
 
 
-def _failed(config: RunConfig, reason: str, started_at: datetime) -> RunRecord:
+def failed_record(config: RunConfig, reason: str, started_at: datetime | None = None) -> RunRecord:
+    """The record of a configuration that failed (or never got to run) for ``reason``."""
     try:
         kind = get_task(config.task).kind
     except JoulelensError:
@@ -268,7 +269,7 @@ def _failed(config: RunConfig, reason: str, started_at: datetime) -> RunRecord:
         energy_boundary=EnergyBoundary.GPU if config.gpus else EnergyBoundary.CPU,
         energy_method=EnergyMethod.COUNTER if config.gpus else EnergyMethod.ESTIMATED,
         provenance=provenance_for(config.engine, None),
-        started_at=started_at,
+        started_at=started_at,  # None: it never started
         finished_at=datetime.now(UTC),
         config={"run": config.model_dump(mode="json")},
     )
