@@ -17,9 +17,7 @@ FAKE = Path(__file__).with_name("fake_vllm.py")
 
 
 def _config(**kw: object) -> VllmConfig:
-    return VllmConfig(
-        model="org/model", max_num_seqs=8, executable=(sys.executable, str(FAKE)), **kw
-    )  # type: ignore[arg-type]
+    return VllmConfig(model="org/model", max_num_seqs=8, command=(sys.executable, str(FAKE)), **kw)  # type: ignore[arg-type]
 
 
 def _env(mode: str, **extra: str) -> dict[str, str]:

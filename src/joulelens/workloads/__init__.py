@@ -21,6 +21,7 @@ from joulelens.workloads.config import (
 )
 from joulelens.workloads.loadgen import (
     CANCELLED,
+    ClientCpu,
     LoadInterrupted,
     LoadProgress,
     LoadRun,
@@ -34,6 +35,7 @@ __all__ = [
     "CANCELLED",
     "METRIC_ALIASES",
     "ApiKind",
+    "ClientCpu",
     "ArrivalConfig",
     "Endpoint",
     "GaugeSeries",
