@@ -224,7 +224,11 @@ class VllmServer:
         return self.process is not None and self.process.poll() is None
 
     def stop(self, grace_s: float = 30.0) -> None:
-        """SIGINT, then SIGTERM, then SIGKILL to the whole process group; idempotent."""
+        """SIGINT, then SIGTERM, then SIGKILL to the whole process group; idempotent.
+
+        The group outlives its leader: when the API server died (killed, crashed) its
+        engine and worker processes may still run, so they are stopped too.
+        """
         proc = self.process
         if proc is not None and proc.poll() is None:
             for sig, wait_s in (
@@ -241,6 +245,8 @@ class VllmServer:
                     break
                 except subprocess.TimeoutExpired:
                     continue
+        if proc is not None:
+            _stop_group(proc.pid)
         if self._log_file is not None:
             self._log_file.close()  # type: ignore[attr-defined]
             self._log_file = None
@@ -277,3 +283,34 @@ class VllmServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of process group ``pgid``."""
+    import psutil
+
+    members = []
+    for p in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(p.pid) == pgid and p.info["status"] != psutil.STATUS_ZOMBIE:
+                members.append(p.pid)
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return members
+
+
+def _stop_group(pgid: int, grace_s: float = 10.0) -> None:
+    """Wait for what is left of a process group to exit, then SIGTERM, then SIGKILL it."""
+    for sig in (None, signal.SIGTERM, signal.SIGKILL):
+        if sig is not None:
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                return
+        deadline = time.monotonic() + grace_s
+        while _group_members(pgid):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        else:
+            return
