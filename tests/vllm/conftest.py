@@ -46,5 +46,3 @@ def vllm_server(
     log = tmp_path_factory.mktemp("vllm-log") / "server.log"
     with VllmServer(config, log, startup_timeout_s=300, stall_timeout_s=120) as server:
         yield server
-
-

@@ -66,9 +66,9 @@ def test_sweep_over_max_num_seqs_interrupted_then_resumed(
     store_dir = tmp_path / "store"
     before = {p.pid for p in vllm_processes()}
     env = {**os.environ, STORE_ENV: str(store_dir), "COLUMNS": "200"}
+    code = "from joulelens.cli.app import main; main()"
     cli = subprocess.Popen(
-        [sys.executable, "-c", "from joulelens.cli.app import main; main()", "sweep"]
-        + [str(sweep_file)],
+        [sys.executable, "-c", code, "sweep", str(sweep_file)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -115,5 +115,17 @@ def test_sweep_over_max_num_seqs_interrupted_then_resumed(
     assert batch[0] < batch[1] < batch[2]
     # ... and batching buys throughput.
     assert throughput[0] < throughput[1] < throughput[2], throughput
-    assert all(done[b].median_itl_ms for b in BATCHES)
+    # Started, healthy, stopped: each run's server log, no vLLM process left behind.
     assert [p for p in vllm_processes() if p.pid not in before] == []
+    for b in BATCHES:
+        record = done[b]
+        log = store.artifact_path(record.run_id, "server.log").read_text()
+        assert "Application startup complete" in log and "GET /health" in log
+        assert record.provenance.engine == "vllm"
+        assert record.provenance.engine_version == "0.32.0"  # GET /version, not this venv
+        # The bug: saturation mode read median ITL and TPOT 0.0 ms.
+        assert record.arrival == "saturation" and record.num_completed_requests == 64
+        for name in ("median_itl_ms", "p90_itl_ms", "median_tpot_ms"):
+            value = getattr(record, name)
+            assert value is not None and value > 0, (b, name, record.missing.get(name))
+        assert record.run_energy_joules is not None and record.run_energy_joules > 0

@@ -33,6 +33,7 @@ MEASURE_FIELDS: dict[str, Any] = {
     "min_steady_state_s": 0.5,
 }
 
+
 def vllm_command_line() -> str:
     """The command that starts vLLM here: ``$JOULELENS_VLLM_COMMAND`` or .venv-vllm's."""
     given = os.environ.get(VLLM_COMMAND_ENV)

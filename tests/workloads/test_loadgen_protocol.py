@@ -232,3 +232,15 @@ def run_loop(load: LoadRun):
     import asyncio
 
     return asyncio.run(load.run())
+
+
+def test_the_client_knows_how_long_it_waited_for_a_cpu(sse_server: SSEServer) -> None:
+    load = LoadRun([chat(None, chunks=20, itl_s=0.01)] * 4, config(sse_server))
+    started = time.monotonic()
+    run_loop(load)
+    elapsed = time.monotonic() - started
+    assert load.cpu is not None  # Linux: /proc/thread-self/schedstat
+    assert 0 < load.cpu.wall_s <= elapsed
+    assert 0 < load.cpu.run_s <= load.cpu.wall_s
+    assert 0 <= load.cpu.wait_s <= load.cpu.wall_s
+    assert 0 <= load.cpu.wait_fraction <= 1
