@@ -101,6 +101,7 @@ def vllm_bench(
     result = json.loads(out.read_text())
     row = {name: float(result[name]) for name in METRICS}
     row["client_cpu_s"] = _cpu_s(resource.RUSAGE_CHILDREN) - cpu0 - args.startup_cpu_s
+    row["startup_cpu_s"] = args.startup_cpu_s
     row["server_cpu_s"] = _group_cpu_s(server.process.pid) - server0  # type: ignore[union-attr]
     row["duration_s"] = float(result["duration"])
     row["median_itl_ms_by_read"] = _itl_by_read(result.get("itls") or [])
@@ -174,7 +175,8 @@ def bench_beside_measurement(
                 sampler.stop()
     # Children CPU now includes vllm bench's (counted in row) and the scraper's.
     row["sampler_cpu_s"] = _cpu_s(resource.RUSAGE_SELF) - self0
-    row["scraper_cpu_s"] = _cpu_s(resource.RUSAGE_CHILDREN) - children0 - row["client_cpu_s"]
+    bench_cpu_s = row["client_cpu_s"] + args.startup_cpu_s
+    row["scraper_cpu_s"] = _cpu_s(resource.RUSAGE_CHILDREN) - children0 - bench_cpu_s
     return row
 
 
@@ -253,7 +255,7 @@ def main() -> None:
                 )
                 print(f"rep {rep + 1}/{args.reps} done", flush=True)
         rows["vllm"] = []
-        for rep in range(max(1, args.reps // 2)):
+        for rep in range(args.reps):
             started = RunConfig.model_validate(
                 {**common, **server_fields, "engine": "vllm", "vllm_command": command, "seed": rep}
             )
@@ -282,6 +284,7 @@ def report(rows: dict[str, list[dict[str, Any]]], args: Any) -> None:
             ratios = "".join(f"{_ratio(values[m], base[m]):>17}" for m in METRICS)
             print(f"{'  ratio':34}{ratios}")
     cost = {
+        "vllm bench serve start-up CPU s": _median(rows["bench"], "startup_cpu_s"),
         "vllm bench serve client CPU s (no start-up)": _median(rows["bench"], "client_cpu_s"),
         "joulelens client+sampler CPU s": _median(rows["endpoint"], "client_cpu_s"),
         "joulelens scraper CPU s": _median(rows["endpoint"], "scraper_cpu_s"),
