@@ -19,8 +19,13 @@ CORPUS = [
 ]
 
 
-def build_tiny_chat_model(out: Path, seed: int = 0) -> Path:
-    """Write tokenizer + random-weight LlamaForCausalLM to ``out``; returns ``out``."""
+def build_tiny_chat_model(
+    out: Path, seed: int = 0, *, hidden_size: int = 64, dtype: str | None = None
+) -> Path:
+    """Write tokenizer + random-weight LlamaForCausalLM to ``out``; returns ``out``.
+
+    vLLM's CPU attention needs a head size it has kernels for: ``hidden_size=128`` gives 32.
+    """
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -46,8 +51,8 @@ def build_tiny_chat_model(out: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(fast),
-        hidden_size=64,
-        intermediate_size=128,
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
@@ -56,5 +61,8 @@ def build_tiny_chat_model(out: Path, seed: int = 0) -> Path:
         eos_token_id=fast.eos_token_id,
         pad_token_id=fast.pad_token_id,
     )
-    LlamaForCausalLM(config).save_pretrained(out)
+    model = LlamaForCausalLM(config)
+    if dtype is not None:
+        model = model.to(getattr(torch, dtype))
+    model.save_pretrained(out)
     return out

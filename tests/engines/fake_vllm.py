@@ -1,7 +1,8 @@
 """A stand-in for ``vllm serve`` at the process boundary: parses the same argv, serves /health.
 
 Behaviour is chosen by FAKE_VLLM_MODE: "ok" (healthy after FAKE_VLLM_DELAY s), "crash"
-(exits 3 after logging), "stall" (logs once, never healthy), "leak" (prints the HF token).
+(exits 3 after logging), "stall" (logs once, never healthy), "leak" (prints the HF token),
+"child" (also starts a worker process that outlives it, as vLLM's engine processes can).
 """
 
 import argparse
@@ -13,8 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("cmd")
-    parser.add_argument("model")
+    parser.add_argument("--model", required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--max-num-seqs", type=int, required=True)
@@ -23,6 +23,11 @@ def main() -> None:
     print(f"INFO starting fake vllm for {args.model} max_num_seqs={args.max_num_seqs}", flush=True)
     if mode == "leak":
         print(f"DEBUG token is {os.environ.get('HF_TOKEN')}", flush=True)
+    if mode == "child":
+        import subprocess
+
+        worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        print(f"INFO worker pid {worker.pid}", flush=True)
     if mode == "crash":
         print("ERROR CUDA out of memory", flush=True)
         sys.exit(3)

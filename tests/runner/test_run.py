@@ -11,7 +11,7 @@ import pytest
 
 from joulelens.errors import EngineError
 from joulelens.records import EnergyBoundary, EnergyMethod, RunStatus
-from joulelens.runner import run_one
+from joulelens.runner import RunConfig, run_one
 from joulelens.store import Store
 from runner.conftest import ServerProcess, endpoint_config
 
@@ -46,6 +46,40 @@ def test_user_extra_body_overrides_task_sampling(tmp_store: Store, sse_url: str)
     requests = llm_requests(config)
     assert {r.extra_body["temperature"] for r in requests} == {0.0}
     assert {r.extra_body["top_p"] for r in requests} == {0.95}
+
+
+def test_ignore_eos_is_sent_recorded_and_not_an_instability(tmp_store: Store, sse_url: str) -> None:
+    from joulelens.errors import InputError
+    from joulelens.runner.execute import llm_requests
+
+    plain = endpoint_config(sse_url, 2, max_tokens=15)
+    config = endpoint_config(sse_url, 2, max_tokens=15, ignore_eos=True)
+    assert config.run_id() != plain.run_id()
+    assert "ignore_eos" not in plain.identity()  # earlier runs keep their ids
+    assert {r.extra_body.get("ignore_eos") for r in llm_requests(config)} == {True}
+    record = run_one(config, tmp_store)
+    # Every output hits the 15-token cap by design: no "hit the output token cap" reason.
+    assert record.num_truncated_requests == record.num_completed_requests == 8
+    assert not any("output token cap" in r for r in record.unstable_reasons)
+    assert record.config["run"]["ignore_eos"] is True
+    # The test server ignores the field: outputs that stop early are caught.
+    short = run_one(
+        endpoint_config(sse_url, 2, max_tokens=20, ignore_eos=True, num_requests=9), tmp_store
+    )
+    assert any("ignore_eos was asked but 9 of 9" in w for w in short.warnings)
+    with pytest.raises(InputError, match="server engine"):
+        RunConfig.model_validate(
+            {**plain.model_dump(), "engine": "transformers", "ignore_eos": True}
+        )
+
+
+def test_record_states_the_energy_attribution_splits(tmp_store: Store, sse_url: str) -> None:
+    record = run_one(endpoint_config(sse_url, 4), tmp_store)
+    assert record.run_energy_joules is not None and record.steady_state_energy_joules
+    assert record.run_energy_joules > record.steady_state_energy_joules
+    rows = pq.read_table(tmp_store.artifact_path(record.run_id, "requests.parquet"))
+    attributed = sum(rows.column("attributed_energy_joules").to_pylist())
+    assert attributed == pytest.approx(record.run_energy_joules, rel=1e-9)
 
 
 def test_server_killed_mid_run_is_recorded_as_failed(

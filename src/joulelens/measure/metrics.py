@@ -23,10 +23,22 @@ import numpy as np
 
 from joulelens.measure.events import RequestTrace
 from joulelens.measure.series import FloatArray
-from joulelens.measure.tokens import e2e_s, inter_token_gaps_s, last_activity_s, tpot_s, ttft_s
+from joulelens.measure.tokens import (
+    TimingResolution,
+    e2e_s,
+    inter_token_gaps_s,
+    last_activity_s,
+    tpot_s,
+    ttft_s,
+)
 from joulelens.records.schema import Histogram
 
 PERCENTILES: tuple[tuple[str, float], ...] = (("p90", 90.0), ("p95", 95.0), ("p99", 99.0))
+# Above this share of inter-token gaps spread over multi-token reads, ITL percentiles are
+# mostly interpolated and the record says so.
+MAX_SPREAD_GAP_FRACTION = 0.25
+# The clock must resolve a tenth of the median ITL for the ITL to mean anything.
+CLOCK_TICKS_PER_ITL = 10
 # ML.ENERGY publishes output lengths as a 50-bin histogram from the shortest to the longest.
 OUTPUT_LENGTH_BINS = 50
 
@@ -98,6 +110,31 @@ def latency_metrics(metrics: Metrics, traces: Sequence[RequestTrace]) -> None:
     )
     e2es = [v for t in done if (v := e2e_s(t)) is not None]
     summarize_ms(metrics, "e2e_latency", e2es, none_done)
+
+
+def timing_warnings(
+    resolution: TimingResolution, median_itl_ms: float | None, clock_resolution_s: float
+) -> list[str]:
+    """Warnings when the client's timing is too coarse for the ITL and TPOT it reports."""
+    out = []
+    if resolution.spread_fraction > MAX_SPREAD_GAP_FRACTION:
+        out.append(
+            f"timing too coarse for ITL: {resolution.spread_fraction:.0%} of inter-token gaps "
+            "were not seen one by one (several tokens arrived in one network read: the client "
+            "read less often than the server sent, e.g. it was starved of CPU); they are "
+            "spread evenly over their read's gap, so ITL percentiles are interpolated"
+        )
+    if resolution.untimed_requests:
+        out.append(
+            f"{resolution.untimed_requests} of {resolution.requests} completed requests arrived "
+            "whole in one network read: they have no ITL or TPOT (left out, not counted as 0)"
+        )
+    if median_itl_ms is not None and clock_resolution_s * CLOCK_TICKS_PER_ITL > median_itl_ms / 1e3:
+        out.append(
+            f"the client clock resolves {clock_resolution_s * 1e3:.3g} ms, too coarse for a "
+            f"median ITL of {median_itl_ms:.3g} ms"
+        )
+    return out
 
 
 def client_running_batch(traces: Sequence[RequestTrace], start_s: float, end_s: float) -> float:

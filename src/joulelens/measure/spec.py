@@ -37,6 +37,7 @@ COMPUTED_FIELDS = frozenset(
         "num_failed_requests",
         "num_truncated_requests",
         "output_length_distribution",
+        "run_energy_joules",
         "energy_boundary",
         "energy_method",
         "energy_components",
@@ -102,6 +103,8 @@ class MeasureOptions:
     max_stationary_drift: float = MAX_STATIONARY_DRIFT
     require_stationary: bool = False  # drift beyond the limit: unstable (True) or a warning
     prefill_weight: float = DEFAULT_PREFILL_WEIGHT  # attribution: work per input token
+    # Outputs run to the cap by design (ignore_eos): hitting the cap is no defect then.
+    fixed_output_length: bool = False
     origin_s: float | None = None  # t=0 of artifacts; default: the first request sent
 
     def as_config(self) -> dict[str, Any]:

@@ -10,6 +10,12 @@ When a request's authoritative ``output_tokens`` (final usage) differs from the 
 chunks carried (servers that stream several tokens per delta without per-chunk usage),
 each of its streamed tokens is weighted by ``output_tokens / chunk tokens`` so token counts
 add up to what the server reports; gaps still come from the chunk counts.
+
+A chunk is what arrived at one moment: several one-token events that reached the client in
+one network read are one chunk of several tokens (see ``RequestTrace.add_chunk``), so a
+client that reads less often than tokens arrive (a loaded machine, a coarse clock) spreads
+them over the gap instead of reporting zero gaps. :func:`timing_resolution` says how much
+of a run's timing was spread that way.
 """
 
 from __future__ import annotations
@@ -120,10 +126,54 @@ def e2e_s(trace: RequestTrace) -> float | None:
 
 
 def tpot_s(trace: RequestTrace) -> float | None:
-    """Time per output token after the first: (last token - first token) / (tokens - 1)."""
-    if trace.first_token_s is None or trace.output_tokens < 2 or not trace.chunk_times_s:
+    """Time per output token after the first chunk: (last chunk - first chunk) / the tokens
+    that came after the first chunk (usage-weighted).
+
+    With one token per chunk this is vLLM's (E2E - TTFT) / (output tokens - 1). Tokens that
+    arrived together with the first one carry no timing, so they are not counted: a request
+    whose whole output came in one read has no TPOT (None), never 0.
+    """
+    times, tokens = trace.chunk_times_s, trace.chunk_tokens
+    if trace.first_token_s is None or len(times) < 2 or trace.output_tokens < 2:
         return None
-    return (trace.chunk_times_s[-1] - trace.first_token_s) / (trace.output_tokens - 1)
+    streamed = sum(tokens)
+    after = (streamed - tokens[0]) * trace.output_tokens / streamed
+    return (times[-1] - times[0]) / after
+
+
+@dataclass(frozen=True, slots=True)
+class TimingResolution:
+    """How finely the client saw token arrivals, over completed requests.
+
+    ``spread_gaps`` of ``gaps`` inter-token gaps were spread evenly over a multi-token
+    chunk (arrived with other tokens) rather than observed one by one; ``untimed_requests``
+    of ``requests`` had their whole output in one chunk (no ITL, no TPOT).
+    """
+
+    gaps: int
+    spread_gaps: int
+    requests: int
+    untimed_requests: int
+
+    @property
+    def spread_fraction(self) -> float:
+        return self.spread_gaps / self.gaps if self.gaps else 0.0
+
+
+def timing_resolution(traces: Sequence[RequestTrace]) -> TimingResolution:
+    gaps = spread = untimed = requests = 0
+    for trace in traces:
+        tokens = trace.chunk_tokens
+        if not tokens or trace.output_tokens < 2:
+            continue
+        requests += 1
+        if len(tokens) == 1:
+            untimed += 1
+            continue
+        later = sum(tokens) - tokens[0]
+        gaps += later
+        spread += later - (len(tokens) - 1)  # a k-token chunk: 1 observed gap, k - 1 spread
+    return TimingResolution(gaps, spread, requests, untimed)
 
 
 def last_activity_s(trace: RequestTrace) -> float | None:

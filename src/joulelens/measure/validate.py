@@ -81,8 +81,10 @@ def batch_reasons(avg_batch_size: float | None, max_num_seqs: int) -> list[str]:
     return []
 
 
-def request_reasons(traces: Sequence[RequestTrace], num_requests: int) -> list[str]:
-    """Completion, errors and truncation at the output cap."""
+def request_reasons(
+    traces: Sequence[RequestTrace], num_requests: int, *, check_truncation: bool = True
+) -> list[str]:
+    """Completion, errors and truncation at the output cap (unless outputs are fixed-length)."""
     reasons = []
     failed = [t for t in traces if t.error is not None]
     unfinished = [t for t in traces if t.error is None and t.finished_s is None]
@@ -94,7 +96,7 @@ def request_reasons(traces: Sequence[RequestTrace], num_requests: int) -> list[s
     if unfinished:
         reasons.append(f"{len(unfinished)} of {len(traces)} requests never finished")
     done = [t for t in traces if t.ok]
-    if done:
+    if done and check_truncation:
         truncated = sum(t.truncated for t in done)
         if truncated / len(done) >= MAX_TRUNCATED_FRACTION:
             reasons.append(

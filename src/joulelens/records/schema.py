@@ -268,6 +268,9 @@ class RunRecord(_Model):
     num_truncated_requests: int | None = None
     steady_state_duration_s: float | None = None
     steady_state_energy_joules: float | None = None
+    # The whole run's energy, first send to last finish: what per-request attribution
+    # splits (``requests.parquet`` sums to it), beside the steady-state window's.
+    run_energy_joules: float | None = None
     output_length_distribution: Histogram | None = None
 
     # Diffusion results: per image (text-to-image) or per video (text-to-video).

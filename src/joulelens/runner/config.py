@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
 
 from joulelens.errors import InputError
 from joulelens.records import stable_run_id
@@ -55,6 +55,9 @@ class RunConfig(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1, description="lower the task's output cap")
     prompts: str | None = None  # None/"builtin", "public", or a JSONL/Parquet file
     extra_body: dict[str, Any] = Field(default_factory=dict)  # merged into every request
+    # Generate to the output cap, past EOS (vLLM's ignore_eos): fixed-length runs that match
+    # ``vllm bench serve --ignore-eos``. Off by default, as in the paper.
+    ignore_eos: bool = False
     seed: int = 0
 
     # Server engines.
@@ -73,6 +76,9 @@ class RunConfig(BaseModel):
     max_model_len: int | None = None
     vllm_args: list[str] = Field(default_factory=list)
     vllm_config: Path | None = None
+    # What starts vLLM (see engines.vllm_server.launch_command); None: $JOULELENS_VLLM_COMMAND
+    # or ``vllm``. How the server is launched, not what is measured: not in the identity.
+    vllm_command: str | None = None
 
     # In-process engines.
     device: str = "auto"
@@ -108,6 +114,10 @@ class RunConfig(BaseModel):
                 "CUDA_VISIBLE_DEVICES, in-process engines the --device they run on",
                 field="gpu_ids",
             )
+        if self.ignore_eos and self.engine not in ("vllm", "endpoint"):
+            raise InputError(
+                "--ignore-eos needs a server engine (vllm or endpoint)", field="ignore_eos"
+            )
         if self.engine == "diffusers":
             if self.batch_size is None:
                 self.batch_size = self.max_num_seqs or 1
@@ -116,6 +126,13 @@ class RunConfig(BaseModel):
                 "an LLM run needs --max-num-seqs (the batch cap B)", field="max_num_seqs"
             )
         return self
+
+    @field_serializer("vllm_command")
+    def _redacted_command(self, value: str | None) -> str | None:
+        """A container command line may carry a token (-e HF_TOKEN=...): never recorded."""
+        from joulelens.engines.vllm_server import redact
+
+        return None if value is None else redact(value)
 
     @property
     def is_diffusion(self) -> bool:
@@ -166,6 +183,8 @@ class RunConfig(BaseModel):
         ident["num_requests"] = self.requests
         if self.gpu_model is not None:  # a cluster sweep measures one grid on several models
             ident["gpu_model"] = self.gpu_model
+        if self.ignore_eos:  # only when set, so that earlier runs keep their ids
+            ident["ignore_eos"] = True
         return ident
 
     def run_id(self) -> str:

@@ -304,7 +304,9 @@ class _Engine(Protocol):
 def measure_options(config: RunConfig) -> Any:
     from joulelens.measure import MeasureOptions
 
-    return MeasureOptions(min_steady_state_s=config.min_steady_state_s)
+    return MeasureOptions(
+        min_steady_state_s=config.min_steady_state_s, fixed_output_length=config.ignore_eos
+    )
 
 
 @contextmanager
@@ -366,10 +368,9 @@ def llm_requests(config: RunConfig, fim_format: Any = None) -> list[Any]:
         seed=config.seed,
     )
     # The user's extra fields win over the task's sampling defaults.
+    extra = {**config.extra_body, **({"ignore_eos": True} if config.ignore_eos else {})}
     return [
-        dataclasses.replace(r, extra_body={**r.extra_body, **config.extra_body})
-        if config.extra_body
-        else r
+        dataclasses.replace(r, extra_body={**r.extra_body, **extra}) if extra else r
         for r in requests
     ]
 

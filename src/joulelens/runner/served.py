@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from joulelens.engines.vllm_server import VllmConfig, VllmServer
+from joulelens.engines.vllm_server import VllmConfig, VllmServer, launch_command
 from joulelens.errors import EngineError
 from joulelens.measure.events import RequestTrace
 from joulelens.records import Provenance
@@ -22,6 +21,9 @@ from joulelens.runner.execute import (
     poll_progress,
     provenance_for,
 )
+
+# Above this share of the run spent waiting for a CPU, the client's timestamps are late.
+MAX_CLIENT_CPU_WAIT_FRACTION = 0.2
 
 
 @contextmanager
@@ -44,6 +46,7 @@ def served_engine(
         max_model_len=config.max_model_len,
         config_yaml=config.vllm_config,
         extra_args=list(config.vllm_args),
+        command=launch_command(config.vllm_command),
     )
     with VllmServer(vllm, log_dir / SERVER_LOG, env=env) as server:
         yield ServedRun(config, server.base_url, server)
@@ -57,6 +60,8 @@ class ServedRun:
         self.base_url = base_url
         self.server = server
         self.server_url = Endpoint.parse(base_url).server_url
+        self.version: str | None = None
+        self.client_cpu: Any = None
 
     def drive(self, ctx: Any) -> tuple[list[RequestTrace], Any]:
         from joulelens.measure import server_metrics_from_scraper
@@ -64,8 +69,8 @@ class ServedRun:
             LoadConfig,
             LoadInterrupted,
             LoadProgress,
+            LoadRun,
             MetricsScraper,
-            run_load_sync,
         )
 
         requests = llm_requests(self.config)
@@ -76,18 +81,21 @@ class ServedRun:
             max_concurrency=self.config.max_concurrency,
         )
         progress = LoadProgress(len(requests))
+        load_run = LoadRun(requests, load, progress=progress)
+        self.version = server_version(self.server_url)  # while it surely runs
         stop = threading.Event()
         with MetricsScraper(self.server_url) as scraper:
             poller = poll_progress(
                 lambda: (progress.done, progress.total, progress.output_tokens()), ctx, stop
             )
             try:
-                traces = run_load_sync(requests, load, progress=progress)
+                traces = load_run.run_sync()
             except LoadInterrupted as exc:
                 raise KeyboardInterrupt from exc
             finally:
                 stop.set()
                 poller.join()
+        self.client_cpu = load_run.cpu
         self._check_server_alive(traces)
         server = server_metrics_from_scraper(scraper) if scraper.available else None
         return traces, server
@@ -112,20 +120,16 @@ class ServedRun:
         return {"model_id": self.config.model, "weight_precision": precision}
 
     def provenance(self) -> Provenance:
-        if self.server is not None:
-            try:
-                version: str | None = importlib.metadata.version("vllm")
-            except importlib.metadata.PackageNotFoundError:
-                version = None
-            return provenance_for("vllm", version)
-        return provenance_for("openai-compatible", _server_version(self.server_url))
+        """The engine's version as the server reports it (vLLM's GET /version)."""
+        version = self.version or server_version(self.server_url)
+        return provenance_for("vllm" if self.server is not None else "openai-compatible", version)
 
     def compile(
         self, events: Any, readings: Any, spec: Any, server: Any, idle: Any, config: RunConfig
     ) -> Any:
         from joulelens.measure import compile_llm_run
 
-        return compile_llm_run(
+        compiled = compile_llm_run(
             events,
             readings,
             spec=spec,
@@ -133,6 +137,31 @@ class ServedRun:
             idle=idle,
             options=measure_options(config),
         )
+        notes = self._client_warnings(events)
+        if not notes:
+            return compiled
+        record = compiled.record
+        warnings = list(dict.fromkeys([*record.warnings, *notes]))
+        return compiled._replace(record=record.model_copy(update={"warnings": warnings}))
+
+    def _client_warnings(self, traces: list[RequestTrace]) -> list[str]:
+        notes = []
+        cpu = self.client_cpu
+        if cpu is not None and cpu.wait_fraction > MAX_CLIENT_CPU_WAIT_FRACTION:
+            notes.append(
+                f"the load generator waited {cpu.wait_s:.2f} s for a CPU during the "
+                f"{cpu.wall_s:.2f} s run ({cpu.wait_fraction:.0%}): it read late, so latencies "
+                "include that wait; leave it a core (or lower the server's priority)"
+            )
+        if self.config.ignore_eos:
+            done = [t for t in traces if t.ok]
+            short = sum(t.finish_reason != "length" for t in done)
+            if short:
+                notes.append(
+                    f"ignore_eos was asked but {short} of {len(done)} outputs stopped before "
+                    "the output cap: the server may not support ignore_eos"
+                )
+        return notes
 
 
 def _healthy(server_url: str) -> bool:
@@ -147,14 +176,15 @@ def _healthy(server_url: str) -> bool:
     return False
 
 
-def _server_version(server_url: str) -> str | None:
+def server_version(server_url: str) -> str | None:
     """vLLM answers GET /version; other servers may not (then the version is unknown)."""
     import httpx
 
     try:
         response = httpx.get(f"{server_url}/version", timeout=5.0)
         if response.status_code == 200:
-            return str(response.json().get("version")) or None
+            version = response.json().get("version")
+            return str(version) if version else None
     except (httpx.HTTPError, ValueError, AttributeError):
         pass
     return None

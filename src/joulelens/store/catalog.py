@@ -19,7 +19,7 @@ import duckdb
 from joulelens.errors import StoreError
 from joulelens.records import SCHEMA_VERSION, RunRecord
 
-CATALOG_VERSION = 2  # bump when columns change; an older catalog is rebuilt from the files
+CATALOG_VERSION = 3  # bump when columns change; an older catalog is rebuilt from the files
 
 _SQL_TYPES: dict[type, str] = {int: "BIGINT", float: "DOUBLE", str: "VARCHAR", bool: "BOOLEAN"}
 

@@ -21,6 +21,7 @@ from joulelens.workloads.config import (
 )
 from joulelens.workloads.loadgen import (
     CANCELLED,
+    ClientCpu,
     LoadInterrupted,
     LoadProgress,
     LoadRun,
@@ -35,6 +36,7 @@ __all__ = [
     "METRIC_ALIASES",
     "ApiKind",
     "ArrivalConfig",
+    "ClientCpu",
     "Endpoint",
     "GaugeSeries",
     "HistogramCounts",

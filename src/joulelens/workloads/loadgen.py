@@ -80,6 +80,30 @@ class LoadProgress:
             self.failed += 1
 
 
+@dataclass(frozen=True, slots=True)
+class ClientCpu:
+    """The load generator's thread over a run: seconds of wall time, on a CPU, and runnable
+    but waiting for one (the kernel's schedstat)."""
+
+    wall_s: float
+    run_s: float
+    wait_s: float
+
+    @property
+    def wait_fraction(self) -> float:
+        return self.wait_s / self.wall_s if self.wall_s > 0 else 0.0
+
+
+def _thread_schedstat() -> tuple[float, float] | None:
+    """(seconds on a CPU, seconds waiting for one) of the calling thread; None if unknown."""
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            run_ns, wait_ns, _ = f.read().split()
+        return int(run_ns) / 1e9, int(wait_ns) / 1e9
+    except (OSError, ValueError):
+        return None
+
+
 @dataclass(slots=True)
 class _InFlight:
     trace: RequestTrace
@@ -91,7 +115,9 @@ class LoadRun:
 
     After the run ``usage_mode`` is the ``stream_options`` level the server accepted and
     ``continuous_usage`` whether every successful stream carried per-chunk usage (token
-    counts per chunk are then exact rather than one per non-empty delta).
+    counts per chunk are then exact rather than one per non-empty delta). ``cpu`` says how
+    long the event loop's thread ran and waited for a CPU during the run (Linux): a client
+    that waits reads late, and every latency it stamps includes the wait.
     """
 
     def __init__(
@@ -116,6 +142,7 @@ class LoadRun:
         if config.api_key:
             self._headers["Authorization"] = f"Bearer {config.api_key}"
         self._extra = dict(config.extra_body)
+        self.cpu: ClientCpu | None = None
 
     @property
     def traces(self) -> list[RequestTrace]:
@@ -133,6 +160,7 @@ class LoadRun:
         tasks: list[asyncio.Task[None]] = []
         watchdog = asyncio.create_task(self._watch())
         start_s = now_s()
+        cpu_before = _thread_schedstat()
         try:
             for index, request in enumerate(self.requests):
                 delay_s = start_s + offsets[index] - now_s()
@@ -150,6 +178,13 @@ class LoadRun:
         finally:
             watchdog.cancel()
             pool.close()
+            cpu_after = _thread_schedstat()
+            if cpu_before is not None and cpu_after is not None:
+                self.cpu = ClientCpu(
+                    wall_s=now_s() - start_s,
+                    run_s=cpu_after[0] - cpu_before[0],
+                    wait_s=cpu_after[1] - cpu_before[1],
+                )
         return self.traces
 
     async def _send(
@@ -216,6 +251,13 @@ class LoadRun:
                     self.on_request_done(trace)
             if slots is not None:
                 slots.release()
+
+    def run_sync(self) -> list[RequestTrace]:
+        """:meth:`run` on a fresh event loop; Ctrl-C raises :class:`LoadInterrupted`."""
+        try:
+            return asyncio.run(self.run())
+        except (KeyboardInterrupt, asyncio.CancelledError) as exc:
+            raise LoadInterrupted(self.traces, len(self.requests)) from exc
 
     def _new_trace(self, index: int, request_id: str, request: LoadRequest) -> RequestTrace:
         trace = RequestTrace(request_id, sent_s=now_s(), max_output_tokens=request.max_tokens)
@@ -318,7 +360,4 @@ def run_load_sync(
 ) -> list[RequestTrace]:
     """:func:`run_load` on a fresh event loop; Ctrl-C raises :class:`LoadInterrupted`."""
     load = LoadRun(requests, config, progress=progress, on_request_done=on_request_done)
-    try:
-        return asyncio.run(load.run())
-    except (KeyboardInterrupt, asyncio.CancelledError) as exc:
-        raise LoadInterrupted(load.traces, len(requests)) from exc
+    return load.run_sync()
