@@ -97,5 +97,8 @@ def test_metrics_names_scraped_and_histograms_windowed(vllm_server: VllmServer) 
     e2e = scraper.histogram_window("e2e", t0, t1)
     assert e2e is not None and e2e.count == 4 * MAX_NUM_SEQS  # the window's requests only
     itl = scraper.histogram_window("itl", t0, t1)
-    assert itl is not None and itl.count == 4 * MAX_NUM_SEQS * 63
+    # One observation per token update: 63 a request, fewer when vLLM hands a request two
+    # tokens in one update (seen under load); the 8 earlier requests would add 504.
+    gaps = 4 * MAX_NUM_SEQS * 63
+    assert itl is not None and 0.9 * gaps <= itl.count <= gaps
     assert itl.mean is not None and 0 < itl.mean < 1.0
