@@ -155,7 +155,21 @@ def _measure(
     record = compiled.record.model_copy(
         update={"artifacts": sorted(set(compiled.record.artifacts + _log_names(log_dir)))}
     )
-    return record, write
+    return _with_log_crashes(record, log_dir), write
+
+
+def _with_log_crashes(record: RunRecord, log_dir: Path) -> RunRecord:
+    """The harness's crash check on the server log: a crash string makes the run unstable."""
+    from joulelens.measure.validate import crash_reasons
+
+    path = log_dir / SERVER_LOG
+    if not path.is_file():
+        return record
+    found = crash_reasons(path.read_text(errors="replace"), SERVER_LOG)
+    if not found:
+        return record
+    reasons = [*record.unstable_reasons, *found]
+    return record.model_copy(update={"stable": False, "unstable_reasons": reasons})
 
 
 def _log_names(log_dir: Path) -> list[str]:
