@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from joulelens.errors import InputError
+from joulelens.redact import strip_userinfo
 from joulelens.records import stable_run_id
 
 EngineName = Literal["vllm", "endpoint", "transformers", "diffusers"]
+DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 # The paper picks N >> B so the steady state spans many batch turnovers; prompts repeat.
 REQUESTS_PER_BATCH_SLOT = 4
 MIN_REQUESTS = 64
@@ -19,6 +23,15 @@ MIN_REQUESTS = 64
 def default_num_requests(max_num_seqs: int) -> int:
     """The paper's request-count rule: N >> B (here 4B, at least 64)."""
     return max(REQUESTS_PER_BATCH_SLOT * max_num_seqs, MIN_REQUESTS)
+
+
+def _flag_value(args: list[str], flag: str) -> str | None:
+    for i, arg in enumerate(args):
+        if arg == flag and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 def parse_arrival(text: str) -> tuple[float | None, float]:
@@ -58,7 +71,10 @@ class RunConfig(BaseModel):
     seed: int = 0
 
     # Server engines.
-    endpoint: str | None = None
+    endpoint: str | None = None  # stored without user info (that becomes Basic auth, unstored)
+    # The endpoint's API key is read from this environment variable and sent as a Bearer
+    # token; only the variable's name is part of the config, never the key.
+    api_key_env: str = Field(default=DEFAULT_API_KEY_ENV, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     served_model: str | None = None  # the name the server knows the model by
     gpu_model: str | None = None  # label for endpoint runs whose GPUs joulelens can't see
     tensor_parallel: int | None = None
@@ -91,9 +107,16 @@ class RunConfig(BaseModel):
     sample_period_s: float = Field(default=0.1, gt=0)
     min_steady_state_s: float = Field(default=20.0, ge=0)
 
+    _url_auth: tuple[str, str] | None = PrivateAttr(default=None)
+
     @model_validator(mode="after")
     def _check(self) -> RunConfig:
         parse_arrival(self.arrival)
+        if self.endpoint:
+            clean, user, password = strip_userinfo(self.endpoint)
+            if user is not None or password is not None:
+                self.endpoint = clean
+                self._url_auth = (user or "", password or "")
         if self.engine == "endpoint" and not self.endpoint:
             raise InputError("the endpoint engine needs --endpoint URL", field="endpoint")
         if self.engine == "diffusers":
@@ -104,6 +127,17 @@ class RunConfig(BaseModel):
                 "an LLM run needs --max-num-seqs (the batch cap B)", field="max_num_seqs"
             )
         return self
+
+    def auth_headers(self) -> dict[str, str]:
+        """HTTP headers for the server: credentials from the endpoint URL (Basic), else the
+        ``--api-key`` joulelens passes to the vLLM it starts, else ``$api_key_env`` (Bearer).
+        Computed when needed and never stored."""
+        if self._url_auth is not None:
+            token = base64.b64encode(":".join(self._url_auth).encode()).decode()
+            return {"Authorization": f"Basic {token}"}
+        key = _flag_value(self.vllm_args, "--api-key") if self.engine == "vllm" else None
+        key = key or os.environ.get(self.api_key_env)
+        return {"Authorization": f"Bearer {key}"} if key else {}
 
     @property
     def is_diffusion(self) -> bool:

@@ -95,14 +95,13 @@ def run_one(
         store.put(record, write_artifacts=writer)
         return record
     except KeyboardInterrupt:
-        store.put(
-            _failed(config, "interrupted (Ctrl-C) before the run finished", started_at),
-            write_artifacts=_copy_logs(log_dir),
-        )
+        failed = _failed(config, "interrupted (Ctrl-C) before the run finished", started_at)
+        store.put(_with_logs(failed, log_dir), write_artifacts=_copy_logs(log_dir))
         raise
     except Exception as exc:
         reason = str(exc) if isinstance(exc, JoulelensError) else f"{type(exc).__name__}: {exc}"
-        store.put(_failed(config, reason, started_at), write_artifacts=_copy_logs(log_dir))
+        failed = _failed(config, reason, started_at)
+        store.put(_with_logs(failed, log_dir), write_artifacts=_copy_logs(log_dir))
         raise
     finally:
         shutil.rmtree(log_dir, ignore_errors=True)
@@ -170,6 +169,11 @@ def _with_log_crashes(record: RunRecord, log_dir: Path) -> RunRecord:
         return record
     reasons = [*record.unstable_reasons, *found]
     return record.model_copy(update={"stable": False, "unstable_reasons": reasons})
+
+
+def _with_logs(record: RunRecord, log_dir: Path) -> RunRecord:
+    """A failed run lists the server log it keeps (the store redacts it)."""
+    return record.model_copy(update={"artifacts": _log_names(log_dir)})
 
 
 def _log_names(log_dir: Path) -> list[str]:

@@ -66,15 +66,17 @@ class ServedRun:
         )
 
         requests = llm_requests(self.config)
+        headers = self.config.auth_headers()
         load = LoadConfig(
             self.base_url,
             model=self.config.served_model or self.config.model,
             arrival=arrival_config(self.config),
             max_concurrency=self.config.max_concurrency,
+            headers=headers,
         )
         progress = LoadProgress(len(requests))
         stop = threading.Event()
-        with MetricsScraper(self.server_url) as scraper:
+        with MetricsScraper(self.server_url, headers=headers) as scraper:
             poller = poll_progress(
                 lambda: (progress.done, progress.total, progress.output_tokens()), ctx, stop
             )
@@ -98,7 +100,7 @@ class ServedRun:
                 f"vllm serve exited (code {code}) during the run; {len(failed)} of "
                 f"{len(traces)} requests failed; last log lines:\n{self.server.log_tail()}"
             )
-        if failed and not _healthy(self.server_url):
+        if failed and not _healthy(self.server_url, self.config.auth_headers()):
             raise EngineError(
                 f"server at {self.server_url} stopped answering during the run: {len(failed)} "
                 f"of {len(traces)} requests failed (first error: {failed[0].error})"
@@ -115,7 +117,8 @@ class ServedRun:
             except importlib.metadata.PackageNotFoundError:
                 version = None
             return provenance_for("vllm", version)
-        return provenance_for("openai-compatible", _server_version(self.server_url))
+        version = _server_version(self.server_url, self.config.auth_headers())
+        return provenance_for("openai-compatible", version)
 
     def compile(
         self, events: Any, readings: Any, spec: Any, server: Any, idle: Any, config: RunConfig
@@ -132,24 +135,24 @@ class ServedRun:
         )
 
 
-def _healthy(server_url: str) -> bool:
+def _healthy(server_url: str, headers: dict[str, str]) -> bool:
     import httpx
 
     for path in ("/health", "/v1/models"):
         try:
-            if httpx.get(f"{server_url}{path}", timeout=5.0).status_code == 200:
+            if httpx.get(f"{server_url}{path}", headers=headers, timeout=5.0).status_code == 200:
                 return True
         except httpx.HTTPError:
             continue
     return False
 
 
-def _server_version(server_url: str) -> str | None:
+def _server_version(server_url: str, headers: dict[str, str]) -> str | None:
     """vLLM answers GET /version; other servers may not (then the version is unknown)."""
     import httpx
 
     try:
-        response = httpx.get(f"{server_url}/version", timeout=5.0)
+        response = httpx.get(f"{server_url}/version", headers=headers, timeout=5.0)
         if response.status_code == 200:
             return str(response.json().get("version")) or None
     except (httpx.HTTPError, ValueError, AttributeError):
