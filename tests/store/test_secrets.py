@@ -116,7 +116,7 @@ def _texts_of(path: Path) -> str:
     """Everything a file says, decoded the way a reader would see it."""
     if path.suffix == ".parquet":
         return json.dumps(pq.read_table(path).to_pylist(), default=str)
-    if path.name.startswith("catalog.duckdb"):
+    if path.suffix == ".duckdb":
         store = Store(path.parent)
         rows = store.catalog.sql("SELECT * FROM runs")
         problems = store.catalog.sql("SELECT * FROM problems")
@@ -196,7 +196,7 @@ def test_planted_secrets_are_used_but_never_stored_exported_or_reported(
     assert report.exit_code == 0, report.output
 
     searched = [p for p in [*tmp_store.root.rglob("*"), *out.iterdir()] if p.is_file()]
-    assert any(p.name == "catalog.duckdb" for p in searched)
+    assert any(p.suffix == ".duckdb" for p in searched)
     leaks = {str(p.relative_to(tmp_path)): _leaks(_texts_of(p)) for p in searched}
     assert {where: found for where, found in leaks.items() if found} == {}
     assert _leaks(listing.stdout) == []

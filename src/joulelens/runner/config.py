@@ -10,8 +10,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from joulelens.errors import InputError
-from joulelens.redact import strip_userinfo
 from joulelens.records import stable_run_id
+from joulelens.redact import strip_userinfo
 
 EngineName = Literal["vllm", "endpoint", "transformers", "diffusers"]
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"

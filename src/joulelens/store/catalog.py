@@ -11,8 +11,10 @@ is kept as JSON so readers get exactly what the run file holds.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
+import threading
 import types
 import typing
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -78,6 +80,11 @@ def catalog_row(record: RunRecord, file_mtime_ns: int | None = None) -> dict[str
     return row
 
 
+_STAMPS_SQL = (
+    "SELECT run_id, file_mtime_ns FROM runs UNION ALL SELECT run_id, file_mtime_ns FROM problems"
+)
+
+
 class CatalogState(StrEnum):
     CURRENT = "current"
     MISSING = "missing"
@@ -86,33 +93,56 @@ class CatalogState(StrEnum):
 
 
 class Catalog:
-    """Readers open short-lived read-only connections to ``catalog.duckdb``; writers never
-    open that file for writing. A writer (holding the store's write lock) copies it, changes
-    the copy and renames the copy over it, so readers always see a whole snapshot and never
-    meet a lock held by a writer."""
+    """The catalog is a series of immutable snapshots: ``catalog.duckdb`` is a symbolic link
+    to the current one (``catalog-<pid>-<hex>.duckdb``). A writer (holding the store's write
+    lock) copies the current snapshot, changes the copy and swings the link to it, so readers
+    always see a whole snapshot and never meet a lock held by a writer. Because a snapshot
+    never changes, a process keeps one read-only connection to it until the link moves."""
 
     def __init__(self, path: Path, schema_version: int = SCHEMA_VERSION):
         self.path = path
         self.schema_version = schema_version
 
-    def connect(self, *, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+    def snapshot(self) -> Path | None:
+        """The file the catalog currently is (None when missing or a dangling link)."""
         try:
-            return duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.Error as exc:
-            raise StoreError(f"cannot open catalog {self.path}: {exc}") from exc
+            target = Path(os.path.realpath(self.path))
+            return target if target.is_file() else None
+        except OSError:
+            return None
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """A read-only cursor on the current snapshot (close it; the connection stays)."""
+        for attempt in range(3):
+            target = self.snapshot()
+            if target is None:
+                raise StoreError(f"no catalog at {self.path}")
+            try:
+                return _reader(self.path, target).cursor()
+            except duckdb.IOException as exc:
+                if attempt == 2 or target.exists():
+                    raise StoreError(f"cannot open catalog {self.path}: {exc}") from exc
+                # a writer published a newer snapshot and removed this one: look again
+            except duckdb.Error as exc:
+                raise StoreError(f"cannot open catalog {self.path}: {exc}") from exc
+        raise AssertionError("unreachable")
 
     def state(self) -> CatalogState:
-        if not self.path.exists():
-            return CatalogState.MISSING
+        return self.inspect()[0]
+
+    def inspect(self) -> tuple[CatalogState, dict[str, int | None]]:
+        """(state, indexed file stamps) in one read; stamps are empty unless current."""
+        if self.snapshot() is None:
+            return CatalogState.MISSING, {}
         try:
             with self.connect() as con:
                 got = con.execute("SELECT catalog_version, schema_version FROM meta").fetchone()
-                con.execute("SELECT count(*) FROM runs JOIN problems USING (run_id)").fetchone()
+                if got != (CATALOG_VERSION, self.schema_version):
+                    return CatalogState.OUTDATED, {}
+                rows = con.execute(_STAMPS_SQL).fetchall()
         except (duckdb.Error, StoreError):
-            return CatalogState.CORRUPT
-        if got != (CATALOG_VERSION, self.schema_version):
-            return CatalogState.OUTDATED
-        return CatalogState.CURRENT
+            return CatalogState.CORRUPT, {}
+        return CatalogState.CURRENT, {run_id: stamp for run_id, stamp in rows}
 
     def is_current(self) -> bool:
         return self.state() is CatalogState.CURRENT
@@ -120,19 +150,22 @@ class Catalog:
     @contextmanager
     def write(self, *, fresh: bool = False) -> Iterator[CatalogWriter]:
         """A writable copy of the catalog (empty if ``fresh`` or the catalog is unusable),
-        renamed over it when the block succeeds; on error the catalog is left as it was.
+        published when the block succeeds; on error the catalog is left as it was.
 
         The caller holds the store's write lock.
         """
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        folder = self.path.parent
+        stem = self.path.name.removesuffix(".duckdb")
+        new = folder / f"{stem}-{os.getpid()}-{secrets.token_hex(6)}.duckdb"
+        old = self.snapshot()
         try:
-            if not fresh and self.state() is CatalogState.CURRENT:
-                shutil.copyfile(self.path, tmp)
+            if not fresh and old is not None and self.state() is CatalogState.CURRENT:
+                shutil.copyfile(old, new)
             else:
                 fresh = True
-            con = duckdb.connect(str(tmp))
+            con = duckdb.connect(str(new))
         except (OSError, duckdb.Error) as exc:
-            _remove(tmp)
+            _remove(new)
             raise StoreError(f"cannot write catalog {self.path}: {exc}") from exc
         try:
             writer = CatalogWriter(con, self.path)
@@ -141,19 +174,27 @@ class Catalog:
             yield writer
             con.execute("CHECKPOINT")
             con.close()
-            os.replace(tmp, self.path)
+            link = folder / f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.lnk"
+            os.symlink(new.name, link)
+            os.replace(link, self.path)  # the one atomic step that publishes the snapshot
         except BaseException:
             con.close()
-            _remove(tmp)
+            _remove(new)
             raise
-        tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
+        if old is not None and old.parent == folder and old.name.startswith(f"{stem}-"):
+            _remove(old)  # a generation file (never the link itself, nor a legacy file)
 
     def remove_stale_copies(self) -> None:
-        """Copies left by writers that died before renaming them."""
-        for entry in self.path.parent.glob(f".{self.path.name}.*.tmp*"):
-            parts = entry.name.split(".")
-            pid = next((int(p) for p in parts if p.isdigit()), None)
-            if pid is not None and not pid_alive(pid):
+        """Snapshots and links left by writers that died before publishing them."""
+        current = self.snapshot()
+        stem = self.path.name.removesuffix(".duckdb")
+        leftovers = [
+            *self.path.parent.glob(f"{stem}-*-*.duckdb*"),
+            *self.path.parent.glob(f".{self.path.name}.*"),
+        ]
+        for entry in leftovers:
+            pid = next((int(p) for p in re.split(r"[-.]", entry.name) if p.isdigit()), None)
+            if entry != current and pid is not None and not pid_alive(pid):
                 entry.unlink(missing_ok=True)
 
     # -- reading (read-only connections to the current snapshot) --------------------------
@@ -169,11 +210,10 @@ class Catalog:
 
     def file_stamps(self) -> dict[str, int | None]:
         """Run id -> the run file's mtime (ns) when it was indexed (runs and problems)."""
-        rows = self._read(
-            "SELECT run_id, file_mtime_ns FROM runs UNION ALL "
-            "SELECT run_id, file_mtime_ns FROM problems"
-        )
-        return {run_id: stamp for run_id, stamp in rows}
+        return {run_id: stamp for run_id, stamp in self._read(_STAMPS_SQL)}
+
+    def count(self) -> int:
+        return int(self._read("SELECT count(*) FROM runs")[0][0])
 
     def problems(self) -> list[tuple[str, str, str]]:
         """(run id, kind, reason) of run files that could not be indexed."""
@@ -242,11 +282,7 @@ class CatalogWriter:
             self.con.execute("DELETE FROM problems WHERE run_id IN (SELECT unnest(?))", ids)
 
     def file_stamps(self) -> dict[str, int | None]:
-        rows = self.con.execute(
-            "SELECT run_id, file_mtime_ns FROM runs UNION ALL "
-            "SELECT run_id, file_mtime_ns FROM problems"
-        ).fetchall()
-        return {run_id: stamp for run_id, stamp in rows}
+        return {run_id: stamp for run_id, stamp in self.con.execute(_STAMPS_SQL).fetchall()}
 
     def select_records(self, where: str, params: list[Any], order: str) -> list[str]:
         sql = f"SELECT record FROM runs WHERE {where} ORDER BY {order}"
@@ -259,9 +295,27 @@ class CatalogWriter:
         )
 
 
-def _remove(tmp: Path) -> None:
-    tmp.unlink(missing_ok=True)
-    tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
+def _remove(snapshot: Path) -> None:
+    snapshot.unlink(missing_ok=True)
+    snapshot.with_name(snapshot.name + ".wal").unlink(missing_ok=True)
+
+
+# One read-only connection per catalog, per process, to its current snapshot: snapshots
+# never change, so the connection stays right until the catalog link moves on.
+_READERS: dict[Path, tuple[Path, tuple[int, int], duckdb.DuckDBPyConnection]] = {}
+_READERS_LOCK = threading.Lock()
+
+
+def _reader(link: Path, target: Path) -> duckdb.DuckDBPyConnection:
+    info = target.stat()
+    key = (info.st_ino, info.st_mtime_ns)
+    with _READERS_LOCK:
+        cached = _READERS.get(link)
+        if cached is not None and cached[0] == target and cached[1] == key:
+            return cached[2]
+        con = duckdb.connect(str(target), read_only=True)
+        _READERS[link] = (target, key, con)  # the previous one closes with its last cursor
+        return con
 
 
 def _arrow_schema(names: list[str]) -> Any:

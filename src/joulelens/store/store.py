@@ -200,9 +200,9 @@ class Store:
         re-read what changed. A run directory added, removed or rewritten by hand (or by a
         writer that died between writing its files and indexing them) is noticed by its
         run.json's mtime. While another process writes, its last snapshot is used as is."""
-        state = self.catalog.state()
+        state, indexed = self.catalog.inspect()
         self.opened_catalog_state = state
-        if state is CatalogState.CURRENT and self._file_stamps() == self.catalog.file_stamps():
+        if state is CatalogState.CURRENT and self._file_stamps() == indexed:
             return
         if self.read_only:
             self._index_privately()
@@ -336,6 +336,14 @@ class Store:
         was first recorded. Counts are taken under the write lock: with several importers
         at once each one's counts describe exactly what it did.
         """
+        seen: set[str] = set()
+        for record in records:
+            if record.run_id in seen:
+                raise InputError(
+                    f"two records share the run id {record.run_id!r}; nothing was written",
+                    field="run_id",
+                )
+            seen.add(record.run_id)
         redactor = Redactor()
         prepared = [_redacted(r, redactor) for r in records]
         with self._session() as writer:
@@ -434,7 +442,7 @@ class Store:
         problems = [Problem(*row) for row in self.catalog.problems()]
         return StoreInfo(
             root=self.root,
-            runs=len(self.catalog.run_ids()),
+            runs=self.catalog.count(),
             catalog=self.opened_catalog_state.value,
             read_only=self.read_only,
             problems=problems,
