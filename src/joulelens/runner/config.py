@@ -59,10 +59,13 @@ class RunConfig(BaseModel):
     engine: EngineName
     model: str
     task: str
-    max_num_seqs: int | None = Field(default=None, ge=1, description="LLM batch cap B")
-    batch_size: int | None = Field(default=None, ge=1, description="diffusion batch size")
-    num_gpus: int = Field(default=1, ge=0)
-    num_requests: int | None = Field(default=None, ge=1)
+    # Caps far beyond any server (vLLM runs a few thousand sequences) that catch a typo.
+    max_num_seqs: int | None = Field(
+        default=None, ge=1, le=1_000_000, description="LLM batch cap B"
+    )
+    batch_size: int | None = Field(default=None, ge=1, le=100_000, description="diffusion batch")
+    num_gpus: int = Field(default=1, ge=0, le=4096)
+    num_requests: int | None = Field(default=None, ge=1, le=100_000_000)
     arrival: str = "saturation"
     max_concurrency: int | None = Field(default=None, ge=1)
     max_tokens: int | None = Field(default=None, ge=1, description="lower the task's output cap")

@@ -7,12 +7,11 @@ bad input) is recorded as a failed run with its reason, then re-raised or return
 
 from __future__ import annotations
 
-import dataclasses
 import platform
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -359,23 +358,19 @@ def arrival_config(config: RunConfig) -> Any:
     return ArrivalConfig(rate_per_s=rate, cv=cv, seed=config.seed)
 
 
-def llm_requests(config: RunConfig, fim_format: Any = None) -> list[Any]:
+def llm_requests(config: RunConfig, fim_format: Any = None) -> Sequence[Any]:
+    """The run's requests, made as they are read (memory independent of N); the user's
+    extra fields win over the task's sampling defaults."""
     task = get_task(config.task)
     items = task.load_prompts(config.prompts, seed=config.seed)
-    requests = task.build_requests(
+    return task.build_requests(
         items,
         config.requests,
         max_tokens=config.max_tokens,
         fim_format=fim_format,
         seed=config.seed,
+        extra_body=config.extra_body,
     )
-    # The user's extra fields win over the task's sampling defaults.
-    return [
-        dataclasses.replace(r, extra_body={**r.extra_body, **config.extra_body})
-        if config.extra_body
-        else r
-        for r in requests
-    ]
 
 
 def cuda_available() -> bool:

@@ -28,6 +28,7 @@ from joulelens.runner.execute import (
 def served_engine(config: RunConfig, log_dir: Path) -> Iterator[ServedRun]:
     if config.engine == "endpoint":
         assert config.endpoint is not None
+        _require_reachable(config.endpoint)
         yield ServedRun(config, config.endpoint, None)
         return
     vllm = VllmConfig(
@@ -133,6 +134,22 @@ class ServedRun:
             idle=idle,
             options=measure_options(config),
         )
+
+
+def _require_reachable(base_url: str, timeout_s: float = 10.0) -> None:
+    """Fail at once, before any request is prepared, when nothing listens at the endpoint."""
+    import socket
+
+    from joulelens.workloads import Endpoint
+
+    endpoint = Endpoint.parse(base_url)
+    try:
+        socket.create_connection((endpoint.host, endpoint.port), timeout=timeout_s).close()
+    except OSError as exc:
+        raise EngineError(
+            f"cannot reach the endpoint {endpoint.server_url}: {exc.strerror or exc}; "
+            "is the server running?"
+        ) from exc
 
 
 def _healthy(server_url: str, headers: dict[str, str]) -> bool:
