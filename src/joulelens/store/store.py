@@ -238,7 +238,7 @@ class Store:
     @contextmanager
     def _session(self) -> Iterator[CatalogWriter]:
         if self.read_only:
-            raise read_only_error(self.root, OSError(errno.EROFS, "read-only store"))
+            raise read_only_error(self.root, OSError(errno.EROFS, "it cannot be written"))
         with self.lock.hold():
             current: CatalogWriter | None = getattr(self._local, "writer", None)
             if current is not None:
@@ -346,6 +346,10 @@ class Store:
             seen.add(record.run_id)
         redactor = Redactor()
         prepared = [_redacted(r, redactor) for r in records]
+        if self.read_only:  # nobody writes here; an import that changes nothing still works
+            statuses = [self._stored_status(r.run_id, doc) for r, doc in prepared]
+            if all(status == "unchanged" for status in statuses):
+                return WriteCounts(unchanged=len(statuses))
         with self._session() as writer:
             new = updated = unchanged = 0
             changed: list[tuple[RunRecord, dict[str, Any]]] = []
@@ -454,7 +458,7 @@ class Store:
         """Recreate the catalog from the run files; returns how many runs it indexed."""
         with self.lock.hold():
             if self.read_only:
-                raise read_only_error(self.root, OSError(errno.EROFS, "read-only store"))
+                raise read_only_error(self.root, OSError(errno.EROFS, "it cannot be written"))
             with self.catalog.write(fresh=True) as writer:
                 return self._index(writer, sorted(self._file_stamps()), movable=True)
 
