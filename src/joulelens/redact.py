@@ -18,6 +18,7 @@ Redaction only ever removes text; it never raises.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -60,6 +61,16 @@ _AUTH_HEADER = re.compile(
     r"(?P<lead>\bBearer\s+|(?i:authorization)['\"]?\s*[:=]\s*['\"]?(?:(?:Bearer|Basic|Token)\s+)?)"
     r"(?P<value>(?!(?:Bearer|Basic|Token)\b)[A-Za-z0-9._~+/=-]{6,})"
 )
+
+
+# A secret flag as one JSON string of an argv list: ["--api-key", "X"].
+_JSON_FLAG = re.compile(rf'"--?{_NAME}"\s*,', re.IGNORECASE)
+# Anything any pattern below needs, in lower case: when none is present, nothing matches.
+_PRESCREEN = re.compile(
+    r"(?:key|token|secret|passwd|password|pwd|credential|credentials)(?![a-z_])|://|bearer"
+    r"|authorization|hf_|sk-|gh[pousr]_|github_pat_|glpat-|xox[abprs]-|akia|eyj"
+)
+_SCREENS = (_FLAG_VALUE, _KEY_VALUE, _URL_USERINFO, _AUTH_HEADER, _TOKENS, _JSON_FLAG)
 
 
 def _env_secrets(env: Mapping[str, str]) -> list[str]:
@@ -115,6 +126,26 @@ class Redactor:
             re.compile("|".join(re.escape(s) for s in self._known)) if self._known else None
         )
         self._cache: dict[str, str] = {}
+        escaped = {json.dumps(k)[1:-1] for k in self._known} - set(self._known)
+        forms = sorted({*self._known, *escaped}, key=len, reverse=True)
+        self._json_known_re = (
+            re.compile("|".join(re.escape(f) for f in forms)) if forms else None
+        )
+
+    def suspects(self, json_text: str) -> bool:
+        """Whether a JSON document may hold a secret: a cheap screen before :meth:`value`
+        (no match means :meth:`value` would change nothing)."""
+        if self._json_known_re is not None and self._json_known_re.search(json_text):
+            return True
+        if not _PRESCREEN.search(json_text.lower()):
+            return False  # no secret word, no URL, no token prefix anywhere
+        return any(p.search(json_text) for p in _SCREENS)
+
+    def collect(self, obj: Any) -> list[str]:
+        """Secret values ``obj`` reveals (flag values, URL passwords, secret-named keys)."""
+        found: list[str] = []
+        _collect(obj, found)
+        return found
 
     def with_known(self, more: Iterable[str]) -> Redactor:
         extra = [s for s in more if s not in self._known]
@@ -154,9 +185,7 @@ class Redactor:
         are also removed wherever else they appear in it. Unchanged parts keep their
         identity, so ``redactor.value(x) is x`` says nothing needed removing.
         """
-        found: list[str] = []
-        _collect(obj, found)
-        return self.with_known(found)._walk(obj)
+        return self.with_known(self.collect(obj))._walk(obj)
 
     def _walk(self, obj: Any) -> Any:
         if isinstance(obj, str):

@@ -39,7 +39,7 @@ def test_failed_vllm_run_without_precision_does_not_break_study(
     )
     tmp_store.put_many([*runs, failed])
     tmp_store.put(llm_run("noprec", 0.3, 16, gpu_model="H100", weight_precision=None))
-    assert "GPU generation" in _ok("study")
+    assert "gpu_generation" in _ok("study")
     _ok("study", "--format", "json")
 
 

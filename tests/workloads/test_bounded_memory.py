@@ -73,7 +73,12 @@ def test_absurd_batch_cap_is_refused_by_name() -> None:
 def test_unreachable_endpoint_fails_before_anything_is_built(tmp_store: Store) -> None:
     config = _config(max_num_seqs=1_000_000)  # N = 4,000,000 requests by default
     started = time.monotonic()
-    peak, _ = _peak_bytes(lambda: pytest.raises(EngineError, run_one, config, tmp_store))
+
+    def attempt() -> None:
+        with pytest.raises(EngineError):
+            run_one(config, tmp_store)
+
+    peak, _ = _peak_bytes(attempt)
     assert time.monotonic() - started < 30
     assert peak < 50 * MB
     failed = tmp_store.get(config.run_id())

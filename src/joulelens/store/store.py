@@ -313,19 +313,21 @@ class Store:
     def put(self, record: RunRecord, write_artifacts: ArtifactWriter | None = None) -> None:
         """Write one run atomically (artifacts first, run.json last), then index it."""
         redactor = Redactor()
-        record, doc = _redacted(record, redactor)
+        prepared = _prepare(record, redactor)
+        record = prepared.record
         with self._session() as writer:
-            self._write_run(record, doc, write_artifacts, redactor, fsync=True)
+            self._write_run(prepared, write_artifacts, redactor, fsync=True)
             writer.upsert([record], {record.run_id: self._file_stamp(record.run_id)})
 
     def update(self, record: RunRecord) -> None:
         """Replace an existing run's ``run.json`` atomically, keeping its artifacts."""
-        record, doc = _redacted(record, Redactor())
+        prepared = _prepare(record, Redactor())
+        record = prepared.record
         with self._session() as writer:
             path = self.run_dir(record.run_id) / RUN_FILE
             if not path.is_file():
                 raise RunNotFoundError(f"no run {record.run_id!r} to update in {self.root}")
-            atomic_write_text(path, _dump(doc))
+            atomic_write_text(path, prepared.text)
             writer.upsert([record], {record.run_id: self._file_stamp(record.run_id)})
 
     def put_many(self, records: Sequence[RunRecord]) -> WriteCounts:
@@ -345,33 +347,33 @@ class Store:
                 )
             seen.add(record.run_id)
         redactor = Redactor()
-        prepared = [_redacted(r, redactor) for r in records]
+        prepared = [_prepare(r, redactor) for r in records]
         if self.read_only:  # nobody writes here; an import that changes nothing still works
-            statuses = [self._stored_status(r.run_id, doc) for r, doc in prepared]
+            statuses = [self._stored_status(p) for p in prepared]
             if all(status == "unchanged" for status in statuses):
                 return WriteCounts(unchanged=len(statuses))
         with self._session() as writer:
             new = updated = unchanged = 0
-            changed: list[tuple[RunRecord, dict[str, Any]]] = []
-            for record, doc in prepared:
-                status = self._stored_status(record.run_id, doc)
+            changed: list[_Prepared] = []
+            for one in prepared:
+                status = self._stored_status(one)
                 if status == "unchanged":
                     unchanged += 1
                     continue
                 new += status == "new"
                 updated += status == "updated"
-                changed.append((record, doc))
-            for record, doc in changed:
-                self._write_run(record, doc, None, redactor, fsync=False)
+                changed.append(one)
+            for one in changed:
+                self._write_run(one, None, redactor, fsync=False)
             if changed:
                 os.sync()  # one flush for the batch instead of one per file
-            stamps = {r.run_id: self._file_stamp(r.run_id) for r, _ in changed}
-            writer.upsert([r for r, _ in changed], stamps)
+            stamps = {p.record.run_id: self._file_stamp(p.record.run_id) for p in changed}
+            writer.upsert([p.record for p in changed], stamps)
         return WriteCounts(new, updated, unchanged)
 
-    def _stored_status(self, run_id: str, incoming: dict[str, Any]) -> str:
+    def _stored_status(self, prepared: _Prepared) -> str:
         try:
-            stored = json.loads((self.run_dir(run_id) / RUN_FILE).read_bytes())
+            stored = json.loads((self.run_dir(prepared.record.run_id) / RUN_FILE).read_bytes())
         except FileNotFoundError:
             return "new"
         except (OSError, ValueError):
@@ -379,23 +381,25 @@ class Store:
         if not isinstance(stored, dict):
             return "updated"
         stored.pop("recorded_at", None)
-        same = stored == {k: v for k, v in incoming.items() if k != "recorded_at"}
+        incoming = json.loads(prepared.text)
+        incoming.pop("recorded_at", None)
+        same = stored == incoming
         return "unchanged" if same else "updated"
 
     def _write_run(
         self,
-        record: RunRecord,
-        doc: dict[str, Any],
+        prepared: _Prepared,
         write_artifacts: ArtifactWriter | None,
         redactor: Redactor,
         *,
         fsync: bool,
     ) -> None:
-        with staged_directory(self.run_dir(record.run_id)) as staging:
+        with staged_directory(self.run_dir(prepared.record.run_id)) as staging:
             if write_artifacts is not None:
                 write_artifacts(staging)
-                redact_artifacts(staging, redactor.with_known(secrets_in(doc)))
-            write_new_file(staging / RUN_FILE, _dump(doc).encode(), fsync=fsync)
+                # A secret the record revealed (its server's --api-key) goes from logs too.
+                redact_artifacts(staging, redactor.with_known(prepared.secrets))
+            write_new_file(staging / RUN_FILE, prepared.text.encode(), fsync=fsync)
 
     def _file_stamp(self, run_id: str) -> int:
         return (self.run_dir(run_id) / RUN_FILE).stat().st_mtime_ns
@@ -481,23 +485,23 @@ class Store:
         return stamps
 
 
-def _redacted(record: RunRecord, redactor: Redactor) -> tuple[RunRecord, dict[str, Any]]:
-    """The record with every secret removed, and its JSON document."""
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A record ready to write: secrets removed, its run.json text, the secrets it held."""
+
+    record: RunRecord
+    text: str
+    secrets: list[str]
+
+
+def _prepare(record: RunRecord, redactor: Redactor) -> _Prepared:
+    text = record.model_dump_json(indent=1)
+    if not redactor.suspects(text):  # the common case: nothing that could be a secret
+        return _Prepared(record, text, [])
     doc = record.model_dump(mode="json")
+    found = redactor.collect(doc)
     clean = redactor.value(doc)
     if clean is doc:
-        return record, doc
-    return RunRecord.model_validate(clean), clean
-
-
-def secrets_in(doc: dict[str, Any]) -> list[str]:
-    """Secret values revealed in a record's unredacted configuration (none once redacted)."""
-    from joulelens.redact import argv_secrets
-
-    run = doc.get("config", {}).get("run", {}) if isinstance(doc.get("config"), dict) else {}
-    args = run.get("vllm_args") if isinstance(run, dict) else None
-    return argv_secrets([a for a in args if isinstance(a, str)]) if isinstance(args, list) else []
-
-
-def _dump(doc: dict[str, Any]) -> str:
-    return json.dumps(doc, indent=1, ensure_ascii=False)
+        return _Prepared(record, text, found)
+    cleaned = RunRecord.model_validate(clean)
+    return _Prepared(cleaned, cleaned.model_dump_json(indent=1), found)
