@@ -17,23 +17,35 @@ ENV = {"MY_DB_PASS": "hunter2-swordfish", "TOKENIZERS_PARALLELISM": "false", "HO
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("vllm serve m --api-key s3cret-value --port 8000", "vllm serve m --api-key *** --port 8000"),
+        (
+            "vllm serve m --api-key s3cret-value --port 8000",
+            "vllm serve m --api-key *** --port 8000",
+        ),
         ("--hf-token=abc123def", "--hf-token=***"),
         ("GET http://bob:pa55@host:8000/v1", "GET http://***@host:8000/v1"),
         ("Authorization: Bearer abc.def-ghi", "Authorization: Bearer ***"),
-        ("args: {'api_key': ['plain-secret'], 'max_tokens': 256}", "args: {'api_key': ['***'], 'max_tokens': 256}"),
+        (
+            "args: {'api_key': ['plain-secret'], 'max_tokens': 256}",
+            "args: {'api_key': ['***'], 'max_tokens': 256}",
+        ),
         ("HF_TOKEN=hf_AbCdEfGh12345678", "HF_TOKEN=***"),
         ("key sk-proj-ABCDEFGHIJKLMNOPQRSTUV here", "key *** here"),
         ("db pass is hunter2-swordfish, really", "db pass is ***, really"),  # env value
         # An --api-key value that reappears elsewhere is removed there too.
-        ("--api-key zq9-plain started; client zq9-plain connected", "--api-key *** started; client *** connected"),
+        (
+            "--api-key zq9-plain started; client zq9-plain connected",
+            "--api-key *** started; client *** connected",
+        ),
         # Not secrets.
-        ("--max-num-batched-tokens 8192 --tokenizer t", "--max-num-batched-tokens 8192 --tokenizer t"),
+        (
+            "--max-num-batched-tokens 8192 --tokenizer t",
+            "--max-num-batched-tokens 8192 --tokenizer t",
+        ),
         ("energy_per_token_joules=0.2 max_tokens=5", "energy_per_token_joules=0.2 max_tokens=5"),
         ("HF_HUB_ENABLE_hf_transfer=1", "HF_HUB_ENABLE_hf_transfer=1"),
         ("TOKENIZERS_PARALLELISM is false", "TOKENIZERS_PARALLELISM is false"),
     ],
-)  # fmt: skip
+)
 def test_redact(text: str, expected: str) -> None:
     assert redact(text, ENV) == expected
 
