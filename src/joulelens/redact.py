@@ -128,9 +128,7 @@ class Redactor:
         self._cache: dict[str, str] = {}
         escaped = {json.dumps(k)[1:-1] for k in self._known} - set(self._known)
         forms = sorted({*self._known, *escaped}, key=len, reverse=True)
-        self._json_known_re = (
-            re.compile("|".join(re.escape(f) for f in forms)) if forms else None
-        )
+        self._json_known_re = re.compile("|".join(re.escape(f) for f in forms)) if forms else None
 
     def suspects(self, json_text: str) -> bool:
         """Whether a JSON document may hold a secret: a cheap screen before :meth:`value`

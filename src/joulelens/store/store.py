@@ -22,9 +22,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from joulelens.errors import InputError, RunNotFoundError, StoreError
 from joulelens.records import RunRecord
@@ -37,6 +35,7 @@ from joulelens.store.files import (
     staged_directory,
     write_new_file,
 )
+from joulelens.store.filters import RunFilter
 from joulelens.store.lock import READ_ONLY_ERRNOS, WriteLock, read_only_error
 from joulelens.store.runfiles import (
     RUN_FILE,
@@ -48,6 +47,7 @@ from joulelens.store.runfiles import (
     redact_artifacts,
     relative_reason,
 )
+from joulelens.store.writes import Prepared, StoreInfo, WriteCounts, prepare
 
 STORE_ENV = "JOULELENS_STORE"
 
@@ -62,85 +62,6 @@ def default_store_dir() -> Path:
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("joulelens", appauthor=False)) / "store"
-
-
-@dataclass(frozen=True, slots=True)
-class RunFilter:
-    """Filters for :meth:`Store.query`; ``None`` means no constraint."""
-
-    task: str | None = None
-    model: str | None = None  # case-insensitive substring of model_id or nickname
-    gpu_model: str | None = None
-    num_gpus: int | None = None
-    batch_min: int | None = None
-    batch_max: int | None = None
-    precision: str | None = None  # substring of weight_precision, e.g. "fp8"
-    stable_only: bool = False
-    kind: str | None = None
-    source: str | None = None
-    include_failed: bool = False
-
-    def to_sql(self) -> tuple[str, list[Any]]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if self.task:
-            clauses.append("task = ?")
-            params.append(self.task)
-        if self.model:
-            clauses.append("(lower(model_id) LIKE ? OR lower(coalesce(nickname, '')) LIKE ?)")
-            params += [f"%{self.model.lower()}%"] * 2
-        if self.gpu_model:
-            clauses.append("lower(gpu_model) = ?")
-            params.append(self.gpu_model.lower())
-        if self.num_gpus is not None:
-            clauses.append("num_gpus = ?")
-            params.append(self.num_gpus)
-        if self.batch_min is not None:
-            clauses.append("batch >= ?")
-            params.append(self.batch_min)
-        if self.batch_max is not None:
-            clauses.append("batch <= ?")
-            params.append(self.batch_max)
-        if self.precision:
-            clauses.append("lower(coalesce(weight_precision, '')) LIKE ?")
-            params.append(f"%{self.precision.lower()}%")
-        if self.stable_only:
-            clauses.append("stable IS TRUE")
-        if self.kind:
-            clauses.append("kind = ?")
-            params.append(self.kind)
-        if self.source:
-            clauses.append("source = ?")
-            params.append(self.source)
-        if not self.include_failed:
-            clauses.append("status = 'completed'")
-        return (" AND ".join(clauses) or "TRUE"), params
-
-
-@dataclass(frozen=True, slots=True)
-class WriteCounts:
-    """What a bulk write did, counted while holding the write lock (so counts add up)."""
-
-    new: int = 0
-    updated: int = 0
-    unchanged: int = 0
-
-    @property
-    def written(self) -> int:
-        return self.new + self.updated
-
-    def describe(self) -> str:
-        return f"{self.new} new, {self.updated} updated, {self.unchanged} unchanged"
-
-
-@dataclass(frozen=True, slots=True)
-class StoreInfo:
-    root: Path
-    runs: int
-    catalog: str  # CatalogState of the shared catalog when the store was opened
-    read_only: bool
-    problems: list[Problem]  # files left in runs/ that are not indexed (newer, unreadable)
-    quarantined: list[tuple[str, str]]  # (folder under quarantine/, reason)
 
 
 class Store:
@@ -313,7 +234,7 @@ class Store:
     def put(self, record: RunRecord, write_artifacts: ArtifactWriter | None = None) -> None:
         """Write one run atomically (artifacts first, run.json last), then index it."""
         redactor = Redactor()
-        prepared = _prepare(record, redactor)
+        prepared = prepare(record, redactor)
         record = prepared.record
         with self._session() as writer:
             self._write_run(prepared, write_artifacts, redactor, fsync=True)
@@ -321,7 +242,7 @@ class Store:
 
     def update(self, record: RunRecord) -> None:
         """Replace an existing run's ``run.json`` atomically, keeping its artifacts."""
-        prepared = _prepare(record, Redactor())
+        prepared = prepare(record, Redactor())
         record = prepared.record
         with self._session() as writer:
             path = self.run_dir(record.run_id) / RUN_FILE
@@ -347,14 +268,14 @@ class Store:
                 )
             seen.add(record.run_id)
         redactor = Redactor()
-        prepared = [_prepare(r, redactor) for r in records]
+        prepared = [prepare(r, redactor) for r in records]
         if self.read_only:  # nobody writes here; an import that changes nothing still works
             statuses = [self._stored_status(p) for p in prepared]
             if all(status == "unchanged" for status in statuses):
                 return WriteCounts(unchanged=len(statuses))
         with self._session() as writer:
             new = updated = unchanged = 0
-            changed: list[_Prepared] = []
+            changed: list[Prepared] = []
             for one in prepared:
                 status = self._stored_status(one)
                 if status == "unchanged":
@@ -371,7 +292,7 @@ class Store:
             writer.upsert([p.record for p in changed], stamps)
         return WriteCounts(new, updated, unchanged)
 
-    def _stored_status(self, prepared: _Prepared) -> str:
+    def _stored_status(self, prepared: Prepared) -> str:
         try:
             stored = json.loads((self.run_dir(prepared.record.run_id) / RUN_FILE).read_bytes())
         except FileNotFoundError:
@@ -388,7 +309,7 @@ class Store:
 
     def _write_run(
         self,
-        prepared: _Prepared,
+        prepared: Prepared,
         write_artifacts: ArtifactWriter | None,
         redactor: Redactor,
         *,
@@ -483,25 +404,3 @@ class Store:
             except OSError:
                 stamps[entry.name] = 0  # unreadable: indexed as a problem
         return stamps
-
-
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    """A record ready to write: secrets removed, its run.json text, the secrets it held."""
-
-    record: RunRecord
-    text: str
-    secrets: list[str]
-
-
-def _prepare(record: RunRecord, redactor: Redactor) -> _Prepared:
-    text = record.model_dump_json(indent=1)
-    if not redactor.suspects(text):  # the common case: nothing that could be a secret
-        return _Prepared(record, text, [])
-    doc = record.model_dump(mode="json")
-    found = redactor.collect(doc)
-    clean = redactor.value(doc)
-    if clean is doc:
-        return _Prepared(record, text, found)
-    cleaned = RunRecord.model_validate(clean)
-    return _Prepared(cleaned, cleaned.model_dump_json(indent=1), found)

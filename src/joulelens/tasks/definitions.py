@@ -37,14 +37,14 @@ PUBLIC_SOURCE = "public"
 
 
 class RequestPlan(Sequence[LoadRequest]):
-    """``count`` requests cycling through one request per distinct prompt (``templates``):
-    each is made when read, so memory grows with the prompts, not with ``count``."""
+    """``size`` requests cycling through one request per distinct prompt (``templates``):
+    each is made when read, so memory grows with the prompts, not with ``size``."""
 
     def __init__(self, name: str, templates: tuple[LoadRequest, ...], count: int):
-        self.name, self.templates, self.count = name, templates, count
+        self.name, self.templates, self.size = name, templates, count
 
     def __len__(self) -> int:
-        return self.count
+        return self.size
 
     @overload
     def __getitem__(self, index: int) -> LoadRequest: ...
@@ -54,10 +54,10 @@ class RequestPlan(Sequence[LoadRequest]):
 
     def __getitem__(self, index: int | slice) -> LoadRequest | list[LoadRequest]:
         if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(self.count))]
+            return [self[i] for i in range(*index.indices(self.size))]
         if index < 0:
-            index += self.count
-        if not 0 <= index < self.count:
+            index += self.size
+        if not 0 <= index < self.size:
             raise IndexError(index)
         template = self.templates[index % len(self.templates)]
         return dataclasses.replace(template, request_id=f"{self.name}-{index:05d}")
