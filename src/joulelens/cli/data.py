@@ -211,7 +211,14 @@ def store_rebuild(store: StoreOpt = None) -> None:
     """Recreate the DuckDB catalog from the run files."""
     st = open_store(store)
     started = time.perf_counter()
+    already = len(st.set_aside)
     n = st.rebuild()
+    for problem in st.set_aside[already:]:
+        err_console.print(
+            f"[yellow]set aside:[/] runs/{problem.run_id}: {problem.reason}",
+            highlight=False,
+            soft_wrap=True,
+        )
     console.print(f"catalog rebuilt from {n} run files in {time.perf_counter() - started:.2f} s")
 
 
