@@ -97,6 +97,12 @@ def test_raw_results_are_checked_as_strictly(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="finite") as err:
         read_benchmark_results(tmp_path)
     assert err.value.field == "results[1].itl[1]"
+    doc = llm_results()
+    doc["max_output_tokens"] = 0  # valid input, refused by the record it would make
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InputError) as err:
+        read_benchmark_results(tmp_path)
+    assert err.value.field == "max_output_tokens" and err.value.source == str(path)
 
 
 def test_random_bytes_are_a_clear_error(tmp_path: Path) -> None:

@@ -380,6 +380,8 @@ def read_leaderboard(path_or_url: str | Path) -> list[RunRecord]:
                 meta = index.models.get(drow.model_id, ModelMeta())
                 try:
                     records.append(_diffusion_record(drow, task, meta, provenance, seen))
+                except ValidationError as exc:
+                    raise first_error(exc, where, prefix) from exc
                 except ValueError as exc:
                     raise InputError(str(exc), source=where, field=prefix) from exc
                 continue
@@ -391,9 +393,12 @@ def read_leaderboard(path_or_url: str | Path) -> list[RunRecord]:
             hists = hist_cache[lrow.model_id].get(key[1:], [])
             hist = hists[repeat] if repeat < len(hists) else None
             meta = index.models.get(lrow.model_id, ModelMeta())
-            records.append(
-                _llm_record(lrow, task, kind, meta, hist, provenance, id_key[1:], repeat)
-            )
+            try:
+                records.append(
+                    _llm_record(lrow, task, kind, meta, hist, provenance, id_key[1:], repeat)
+                )
+            except ValidationError as exc:  # a combination the record's schema refuses
+                raise first_error(exc, where, prefix) from exc
     ids = [r.run_id for r in records]
     if len(set(ids)) != len(ids):
         raise InputError(
