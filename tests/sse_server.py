@@ -63,6 +63,8 @@ class ServerOptions:
     # closing an idle keep-alive connection just as the client reuses it.
     drop_after_requests: int | None = None
     default_chunks: int = 8  # chunks for a request with neither sse_test.chunks nor max_tokens
+    # Accepted Authorization header values for /v1/* and /metrics; None: no auth required.
+    authorization: frozenset[str] | None = None
 
 
 @dataclass
@@ -73,6 +75,7 @@ class ServerStats:
     connections: int = 0
     received_s: list[float] = field(default_factory=list)  # time.monotonic of each POST
     bodies: list[dict[str, Any]] = field(default_factory=list)
+    authorized: dict[str, int] = field(default_factory=dict)  # path -> requests let through
 
 
 class _Metrics:
@@ -206,7 +209,10 @@ class SSEServer:
                         headers[name.strip().lower()] = value.strip()
                 length = int(headers.get("content-length", "0"))
                 body = await reader.readexactly(length) if length else b""
-                keep = await self._route(method, path, body, writer)
+                if not self._authorized(path, headers):
+                    keep = _respond(writer, 401, b'{"error":{"message":"unauthorized"}}')
+                else:
+                    keep = await self._route(method, path, body, writer)
                 if not keep or headers.get("connection", "").lower() == "close":
                     break
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
@@ -216,6 +222,15 @@ class SSEServer:
         finally:
             self._writers.discard(writer)
             writer.close()
+
+    def _authorized(self, path: str, headers: dict[str, str]) -> bool:
+        accepted = self.options.authorization
+        if accepted is None or path == "/health":
+            return True
+        if headers.get("authorization") not in accepted:
+            return False
+        self.stats.authorized[path] = self.stats.authorized.get(path, 0) + 1
+        return True
 
     async def _route(self, method: str, path: str, body: bytes, w: asyncio.StreamWriter) -> bool:
         if method == "GET" and path == "/health":
@@ -497,7 +512,9 @@ def _send(w: asyncio.StreamWriter, event: bytes) -> None:
 def _respond(
     w: asyncio.StreamWriter, status: int, body: bytes, ctype: str = "application/json"
 ) -> bool:
-    reason = {200: "OK", 400: "Bad Request", 404: "Not Found"}.get(status, "Error")
+    reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found"}.get(
+        status, "Error"
+    )
     w.write(
         f"HTTP/1.1 {status} {reason}\r\ncontent-type: {ctype}\r\n"
         f"content-length: {len(body)}\r\n\r\n".encode()

@@ -6,7 +6,16 @@ from pathlib import Path
 
 
 class JoulelensError(Exception):
-    """Base of every error joulelens raises on purpose; the CLI prints these without a traceback."""
+    """Base of every error joulelens raises on purpose; the CLI prints these without a traceback.
+
+    The message is redacted (:mod:`joulelens.redact`): an error never shows a secret, wherever
+    it is printed or stored (failure reasons are ``str(error)``).
+    """
+
+    def __str__(self) -> str:
+        from joulelens.redact import redact
+
+        return redact(super().__str__())
 
 
 class InputError(JoulelensError):

@@ -2,7 +2,9 @@
 
 Behaviour is chosen by FAKE_VLLM_MODE: "ok" (healthy after FAKE_VLLM_DELAY s), "crash"
 (exits 3 after logging), "stall" (logs once, never healthy), "leak" (prints the HF token),
-"child" (also starts a worker process that outlives it, as vLLM's engine processes can).
+"child" (also starts a worker process that outlives it, as vLLM's engine processes can),
+"echo" (logs its arguments and secret-looking environment the way vLLM logs its
+arguments, then exits 1 as a crash would).
 """
 
 import argparse
@@ -28,6 +30,17 @@ def main() -> None:
 
         worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
         print(f"INFO worker pid {worker.pid}", flush=True)
+    if mode == "echo":
+        flags = dict(zip(sys.argv[1::2], sys.argv[2::2], strict=False))
+        print(f"INFO non-default args: {flags!r}", flush=True)
+        print(f"DEBUG argv {' '.join(sys.argv)}", flush=True)
+        for name, value in sorted(os.environ.items()):
+            if name.startswith(("MY_", "HF_", "OPENAI_")):
+                print(f"DEBUG env {name}: {value}", flush=True)
+        for line in os.environ.get("FAKE_VLLM_LINES", "").split("|"):
+            print(line, flush=True)
+        print("ERROR RuntimeError: engine core died", flush=True)
+        sys.exit(1)
     if mode == "crash":
         print("ERROR CUDA out of memory", flush=True)
         sys.exit(3)

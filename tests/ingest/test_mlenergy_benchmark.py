@@ -82,14 +82,15 @@ def test_kv_from_timeline_and_older_gauge_name(tmp_path: Path):
     assert r.max_kv_cache_usage == pytest.approx(0.7)
 
 
-def test_missing_prometheus_is_null_with_reason_and_skips_batch_check(tmp_path: Path):
+def test_missing_prometheus_is_null_with_reason_and_fails_the_gauge_check(tmp_path: Path):
     write_llm_run(tmp_path, with_prometheus=False)
     r = _only(tmp_path)
     for name in ("avg_batch_size", "avg_kv_cache_usage", "max_kv_cache_usage"):
         assert getattr(r, name) is None
         assert "prometheus.json" in r.missing[name]
-    assert r.stable is True
-    assert any("batch-utilization check skipped" in w for w in r.warnings)
+    # The harness rejects a run without the running-batch gauge; so does the import.
+    (reason,) = r.unstable_reasons
+    assert "no running-batch gauge" in reason and reason.endswith("[ML.ENERGY harness: error]")
 
 
 def test_mllm_kind_from_task(tmp_path: Path):

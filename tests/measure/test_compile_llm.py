@@ -178,7 +178,9 @@ def test_short_run_is_kept_but_flagged() -> None:
     readings = sampled_readings(PowerTrace.constant(WATTS), until_rel_s=32.0)
     record = compile_llm_run(traces, readings, spec=llm_spec(2)).record
     assert record.stable is False
-    assert record.unstable_reasons == ["short steady state: 18.5 s < 20 s"]
+    assert record.unstable_reasons == [
+        "short steady state: 18.5 s < 20 s [ML.ENERGY harness: error below 30 s]"
+    ]
     relaxed = compile_llm_run(
         traces, readings, spec=llm_spec(2), options=MeasureOptions(min_steady_state_s=10.0)
     ).record

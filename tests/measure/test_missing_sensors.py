@@ -33,7 +33,9 @@ def test_gpu_without_counter_or_power_sensor() -> None:
     # Timing does not need energy.
     assert record.output_throughput_tokens_per_sec == pytest.approx(2.0)
     assert record.stable is False
-    assert "energy per token is not positive: None J" in record.unstable_reasons
+    assert "energy per token is not positive: None J [ML.ENERGY harness: error]" in (
+        record.unstable_reasons
+    )
     gpu = record.energy_components[0]
     assert gpu.joules is None and "neither" in str(gpu.missing_reason)
     assert all(r.attributed_energy_joules is None for r in run.requests)

@@ -24,15 +24,23 @@ from joulelens.records.schema import RunRecord
 
 def test_steady_state_duration() -> None:
     assert steady_state_reasons(20.0) == []
-    assert steady_state_reasons(19.9) == ["short steady state: 19.9 s < 20 s"]
-    assert steady_state_reasons(None, why_none="N <= B") == ["no steady state: N <= B"]
+    assert steady_state_reasons(19.9) == [
+        "short steady state: 19.9 s < 20 s [ML.ENERGY harness: error below 30 s]"
+    ]
+    assert steady_state_reasons(None, why_none="N <= B") == [
+        "no steady state: N <= B [ML.ENERGY harness: error]"
+    ]
     assert steady_state_reasons(5.0, min_duration_s=5.0) == []
 
 
 def test_energy_per_unit_must_be_positive() -> None:
     assert energy_per_unit_reasons(0.1, "token") == []
-    assert energy_per_unit_reasons(0.0, "token") == ["energy per token is not positive: 0.0 J"]
-    assert energy_per_unit_reasons(None, "image") == ["energy per image is not positive: None J"]
+    assert energy_per_unit_reasons(0.0, "token") == [
+        "energy per token is not positive: 0.0 J [ML.ENERGY harness: error]"
+    ]
+    assert energy_per_unit_reasons(None, "image") == [
+        "energy per image is not positive: None J [ML.ENERGY harness: error]"
+    ]
 
 
 @pytest.mark.parametrize(("avg", "ok"), [(85.0, True), (84.9, False), (100.0, True), (None, True)])
@@ -48,16 +56,18 @@ def test_request_checks() -> None:
     capped = [trace(f"c{i}", 0.0, [(1.0, 1)], finish_reason="length") for i in range(3)]
     # 3 of 10 truncated = 30%: not under the limit.
     reasons = request_reasons(good + capped, 10)
-    assert reasons == ["3 of 10 outputs (30%) hit the output token cap (limit < 30%)"]
+    assert reasons == [
+        "3 of 10 outputs (30%) hit the output token cap (limit < 30%) [ML.ENERGY harness: warning]"
+    ]
     assert request_reasons(good + capped[:2], 9) == []
     failed = trace("f", 0.0, [(1.0, 1)], error="HTTP 500: boom")
     hung = trace("h", 0.0, [(1.0, 1)])
     hung.finished_s = None
     reasons = request_reasons([*good, failed, hung], 12)
     assert reasons == [
-        "only 9 of 12 requests were sent",
-        "1 of 9 requests failed (HTTP 500: boom)",
-        "1 of 9 requests never finished",
+        "only 9 of 12 requests were sent [ML.ENERGY harness: error]",
+        "1 of 9 requests failed (HTTP 500: boom) [ML.ENERGY harness: error]",
+        "1 of 9 requests never finished [ML.ENERGY harness: error]",
     ]
 
 
@@ -70,7 +80,10 @@ def test_temperature_range() -> None:
     assert device_range_checks([ok], 0, 19) == ([], [])
     hot = DeviceSeries("gpu:1", temperature_c=series([96.0] + [60.0] * 19), power_limit_w=700)
     reasons, _ = device_range_checks([hot], 0, 19)
-    assert reasons == ["gpu:1: 1 of 20 temperature readings outside 20-95 C (range 60-96 C)"]
+    assert reasons == [
+        "gpu:1: 1 of 20 temperature readings outside 20-95 C (range 60-96 C) "
+        "[ML.ENERGY harness: error]"
+    ]
     # Out of range before the window does not count.
     assert device_range_checks([hot], 1, 19)[0] == []
     blind = DeviceSeries("gpu:2", power_limit_w=700)
@@ -99,8 +112,9 @@ def test_power_range() -> None:
     )
     reasons, _ = device_range_checks([over], 0, 4)
     assert reasons == [
-        "gpu:0: 1 power readings above 1190 W (1.7x its 700 W limit)",
-        "gpu:0: mean power 780 W exceeds its 700 W limit by more than 10%",
+        "gpu:0: 1 power readings above 1190 W (1.7x its 700 W limit) [ML.ENERGY harness: warning]",
+        "gpu:0: mean power 780 W exceeds its 700 W limit by more than 10% "
+        "[ML.ENERGY harness: warning]",
     ]
     dead = DeviceSeries("gpu:0", power_w=series([0.0] * 5), temperature_c=temps, power_limit_w=700)
     assert "broken sensor" in device_range_checks([dead], 0, 4)[0][0]

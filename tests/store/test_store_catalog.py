@@ -71,11 +71,12 @@ def test_reput_replaces_not_duplicates(tmp_store: Store, make_record):
 
 def test_put_many_skips_unchanged_runs(tmp_store: Store, make_record):
     first = [make_record(run_id="a", max_num_seqs=8), make_record(run_id="b", max_num_seqs=16)]
-    assert tmp_store.put_many(first) == 2
+    assert tmp_store.put_many(first).written == 2
     stamp = tmp_store.artifact_path("a", "run.json").stat().st_mtime_ns
     again = [make_record(run_id="a", max_num_seqs=8), make_record(run_id="b", max_num_seqs=32)]
     assert again[0].recorded_at != first[0].recorded_at
-    assert tmp_store.put_many(again) == 1  # only "b" changed
+    counts = tmp_store.put_many(again)
+    assert (counts.new, counts.updated, counts.unchanged) == (0, 1, 1)  # only "b" changed
     assert tmp_store.artifact_path("a", "run.json").stat().st_mtime_ns == stamp
     assert tmp_store.get("a").recorded_at == first[0].recorded_at  # first recorded, kept
     assert {r.run_id: r.max_num_seqs for r in tmp_store.all()} == {"a": 8, "b": 32}
@@ -107,21 +108,27 @@ def test_hand_added_removed_and_edited_run_dirs_are_noticed(tmp_path: Path, make
     assert {r.run_id: r.max_num_seqs for r in reopened.all()} == {"added": 32, "keep": 4}
 
 
-def test_run_file_with_wrong_id_or_schema_is_named(tmp_path: Path, make_record):
+def test_run_file_with_wrong_id_or_schema_is_set_aside_and_named(tmp_path: Path, make_record):
     store = Store(tmp_path / "s")
     store.put(make_record(run_id="a"))
     bad = tmp_path / "s" / "runs" / "b" / "run.json"
     bad.parent.mkdir()
     bad.write_text(make_record(run_id="a").model_dump_json())
-    with pytest.raises(InputError, match="does not match its directory") as err:
-        Store(tmp_path / "s")
-    assert err.value.source == str(bad) and err.value.field == "run_id"
-    doc = json.loads(bad.read_text())
+    reopened = Store(tmp_path / "s")
+    assert [r.run_id for r in reopened.all()] == ["a"]
+    (problem,) = reopened.set_aside
+    assert problem.run_id == "b" and "does not match its directory" in problem.reason
+    assert "runs/b/run.json" in problem.reason and str(tmp_path) not in problem.reason
+    assert not bad.parent.exists()
+    (entry,) = reopened.info().quarantined
+    assert entry[0].startswith("b.") and "field 'run_id'" in entry[1]
+    moved = tmp_path / "s" / "quarantine" / entry[0] / "run.json"
+    doc = json.loads(moved.read_text())
     doc.update(run_id="b", energy_boundary="moon")
+    bad.parent.mkdir()
     bad.write_text(json.dumps(doc))
-    with pytest.raises(InputError) as err:
-        Store(tmp_path / "s")
-    assert err.value.field == "energy_boundary"
+    (problem,) = Store(tmp_path / "s").set_aside
+    assert "field 'energy_boundary'" in problem.reason
 
 
 def test_sql_is_read_only(tmp_store: Store, make_record):

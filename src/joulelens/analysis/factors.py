@@ -163,21 +163,31 @@ def attach(f: Factor, diffs: list[KnobDiff], batch_paths: list[list[str]]) -> Fa
     return f
 
 
+def _positive(*values: float | None) -> bool:
+    """Every value known and > 0: a ratio of logs needs it (a broken sensor can read <= 0)."""
+    return all(v is not None and v > 0 for v in values)
+
+
 def llm_factors(
     a: RunRecord, b: RunRecord, per_token: bool
 ) -> tuple[list[Factor], dict[str, float]]:
     ea, eb = a.energy_per_token_joules, b.energy_per_token_joules
-    if ea is None or eb is None:
-        raise AnalysisError("both runs need energy_per_token_joules")
+    if not _positive(ea, eb):
+        raise AnalysisError(
+            f"both runs need a positive energy_per_token_joules (got {ea} and {eb})"
+        )
+    assert ea is not None and eb is not None
     factors: list[Factor] = []
     accounting = 1.0
     if not per_token:
         la, lb = a.avg_output_len, b.avg_output_len
         ra, rb = a.energy_per_request_joules, b.energy_per_request_joules
-        if la is None or lb is None or ra is None or rb is None:
+        if not _positive(la, lb, ra, rb):
             raise AnalysisError(
-                "per-response diagnosis needs avg_output_len and energy_per_request_joules"
+                "per-response diagnosis needs a positive avg_output_len and "
+                "energy_per_request_joules on both runs (try --per-token)"
             )
+        assert la is not None and lb is not None and ra is not None and rb is not None
         factors.append(
             Factor("output_length", "output length", lb / la, la, lb, "tokens", g.COMPUTE_VOLUME)
         )
@@ -185,11 +195,13 @@ def llm_factors(
     gaps: dict[str, float] = {}
     pa, pb = a.avg_power_watts, b.avg_power_watts
     xa, xb = a.output_throughput_tokens_per_sec, b.output_throughput_tokens_per_sec
-    if pa and pb and xa and xb:
+    if _positive(pa, pb, xa, xb):
+        assert pa is not None and pb is not None and xa is not None and xb is not None
         factors.append(Factor("power", "average power", pb / pa, pa, pb, "W", g.UTILIZATION))
         accounting *= (eb / (pb / xb)) / (ea / (pa / xa))
         ba, bb, ta, tb = a.avg_batch_size, b.avg_batch_size, a.median_itl_ms, b.median_itl_ms
-        if ba and bb and ta and tb:
+        if _positive(ba, bb, ta, tb):
+            assert ba is not None and bb is not None and ta is not None and tb is not None
             ka, kb = xa / (ba / (ta / 1000)), xb / (bb / (tb / 1000))
             gaps = {"a": ka - 1, "b": kb - 1}
             factors += [
@@ -253,8 +265,13 @@ def diffusion_factors(a: RunRecord, b: RunRecord) -> list[Factor]:
     ea, eb = a.energy_per_generation_joules, b.energy_per_generation_joules
     pa, pb, ta, tb = a.avg_power_watts, b.avg_power_watts, a.batch_latency_s, b.batch_latency_s
     na, nb = a.batch_size, b.batch_size
-    if not (ea and eb and pa and pb and ta and tb and na and nb):
-        raise AnalysisError("diffusion diagnosis needs energy, power, batch latency and batch size")
+    if not _positive(ea, eb, pa, pb, ta, tb, na, nb):
+        raise AnalysisError(
+            "diffusion diagnosis needs a positive energy, power, batch latency and batch size "
+            "on both runs"
+        )
+    assert ea is not None and eb is not None and pa is not None and pb is not None
+    assert ta is not None and tb is not None and na is not None and nb is not None
     accounting = (eb / (pb * tb / nb)) / (ea / (pa * ta / na))
     factors = [Factor("power", "average power", pb / pa, pa, pb, "W", g.UTILIZATION)]
     va, vb = diffusion_volume(a), diffusion_volume(b)

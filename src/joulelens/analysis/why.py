@@ -84,6 +84,8 @@ def _power(record: RunRecord) -> tuple[float | None, float | None, str]:
         )
     if spec is None:
         return None, None, f"no TDP figure for GPU {record.gpu_model!r}"
+    if record.num_gpus < 1:
+        return None, None, f"no GPU counted (num_gpus {record.num_gpus}): no TDP to compare with"
     tdp = spec.tdp_watts * record.num_gpus
     frac = record.avg_power_watts / tdp
     if frac < POWER_LOW_FRACTION_OF_TDP:

@@ -89,7 +89,15 @@ class DocFormat(StrEnum):
 
 
 def open_store(path: Path | None) -> Store:
-    return Store(path)
+    """The store; run files it had to set aside while opening are named on stderr."""
+    st = Store(path)
+    for problem in st.set_aside:
+        err_console.print(
+            f"[yellow]warning:[/] set aside runs/{problem.run_id}: {problem.reason}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    return st
 
 
 def fmt_num(value: float | None, digits: int = 3) -> str:

@@ -29,7 +29,7 @@ from joulelens.cli.common import (
     open_store,
     run_filter,
 )
-from joulelens.records import RunRecord
+from joulelens.redact import redact
 from joulelens.store import RunFilter
 
 import_app = typer.Typer(
@@ -61,19 +61,12 @@ def import_mlenergy(
     started = time.perf_counter()
     records = read_leaderboard(source)
     st = open_store(store)
-    before = st.catalog.run_ids()
-    written = st.put_many(records)
+    counts = st.put_many(records)
     console.print(
-        f"imported {len(records)} configurations from {source} "
-        f"({_changes(records, before, written)}) "
+        f"imported {len(records)} configurations from {redact(source)} ({counts.describe()}) "
         f"into {st.root} in {time.perf_counter() - started:.2f} s",
         soft_wrap=True,
     )
-
-
-def _changes(records: list[RunRecord], before: set[str], written: int) -> str:
-    new = sum(1 for r in records if r.run_id not in before)
-    return f"{new} new, {written - new} updated, {len(records) - written} unchanged"
 
 
 @import_app.command("mlenergy-raw")
@@ -126,19 +119,18 @@ def _import_raw(
         path, configs=configs, gpu_model=gpu_model, skip_invalid=skip_invalid
     )
     st = open_store(store)
-    before = st.catalog.run_ids()
-    existing = st.query(RunFilter(source=SourceKind.MLENERGY_BENCHMARK.value, include_failed=True))
-    to_write = restabilize(result.records, existing)
-    imported = to_write[: len(result.records)]
-    rejudged = to_write[len(result.records) :]
-    written = st.put_many(imported)
-    st.put_many(rejudged)
+    with st.writing():  # judge against, and write into, the store as no other writer changes it
+        flt = RunFilter(source=SourceKind.MLENERGY_BENCHMARK.value, include_failed=True)
+        to_write = restabilize(result.records, st.query(flt))
+        imported = to_write[: len(result.records)]
+        rejudged = to_write[len(result.records) :]
+        counts = st.put_many(imported)
+        st.put_many(rejudged)
     unstable = sum(1 for r in imported if r.stable is False)
     for problem in result.skipped:
         err_console.print(f"[yellow]skipped:[/] {problem}", highlight=False, soft_wrap=True)
-    changes = _changes(imported, before, written)
     console.print(
-        f"imported {len(result.records)} runs from {path} ({changes}; {unstable} unstable"
+        f"imported {len(result.records)} runs from {path} ({counts.describe()}; {unstable} unstable"
         + (f"; {len(rejudged)} earlier runs re-judged" if rejudged else "")
         + (f"; {len(result.skipped)} malformed skipped" if result.skipped else "")
         + f") into {st.root} in {time.perf_counter() - started:.2f} s"
@@ -219,15 +211,69 @@ def store_rebuild(store: StoreOpt = None) -> None:
     """Recreate the DuckDB catalog from the run files."""
     st = open_store(store)
     started = time.perf_counter()
+    already = len(st.set_aside)
     n = st.rebuild()
+    for problem in st.set_aside[already:]:
+        err_console.print(
+            f"[yellow]set aside:[/] runs/{problem.run_id}: {problem.reason}",
+            highlight=False,
+            soft_wrap=True,
+        )
     console.print(f"catalog rebuilt from {n} run files in {time.perf_counter() - started:.2f} s")
 
 
 @store_app.command("info")
 def store_info(store: StoreOpt = None) -> None:
-    """Where the store is and how many runs it holds."""
+    """Where the store is, how many runs it holds, and any run files it set aside."""
+    info = open_store(store).info()
+    lines = [f"store: {info.root}", f"runs: {info.runs}"]
+    if info.read_only:
+        lines.append("read-only: reads work, writes need a writable store")
+    if info.problems or info.quarantined:
+        lines.append(
+            f"problems: {len(info.problems)} run files not indexed, "
+            f"{len(info.quarantined)} set aside in quarantine/ (see `joulelens store doctor`)"
+        )
+    console.print("\n".join(lines), highlight=False, soft_wrap=True)
+
+
+@store_app.command("doctor")
+def store_doctor(store: StoreOpt = None) -> None:
+    """Check the store: run files not indexed, files set aside, catalog state; exit 1 on any."""
     st = open_store(store)
-    console.print(f"store: {st.root}\nruns: {len(st.catalog.run_ids())}")
+    info = st.info()
+    console.print(
+        f"store: {info.root}\nruns: {info.runs}\ncatalog: {info.catalog} when opened"
+        + (" (rebuilt from the run files)" if info.catalog != "current" else "")
+        + ("\nread-only: yes" if info.read_only else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
+    for problem in info.problems:
+        hint = (
+            "written by a newer joulelens: upgrade to read it"
+            if problem.kind == "newer"
+            else "fix or remove the file"
+        )
+        console.print(
+            f"[yellow]{problem.kind}:[/] runs/{problem.run_id}: {problem.reason} ({hint})",
+            highlight=False,
+            soft_wrap=True,
+        )
+    for name, reason in info.quarantined:
+        console.print(
+            f"[yellow]quarantined:[/] quarantine/{name}: {reason}", highlight=False, soft_wrap=True
+        )
+    if info.quarantined:
+        console.print(
+            "a set-aside run comes back when its folder, fixed, is moved to runs/<run_id>/; "
+            "delete the folder to drop it",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if info.problems or info.quarantined:
+        raise typer.Exit(1)
+    console.print("no problems found")
 
 
 def register(app: typer.Typer) -> None:

@@ -124,6 +124,13 @@ def run(
         str | None, typer.Option(help="builtin, public, or a JSONL/Parquet file.")
     ] = None,
     endpoint: Annotated[str | None, typer.Option(help="Attach to a running server.")] = None,
+    api_key_env: Annotated[
+        str | None,
+        typer.Option(
+            help="Environment variable holding the endpoint's API key, sent as a Bearer "
+            "token and never stored (default OPENAI_API_KEY)."
+        ),
+    ] = None,
     served_model: Annotated[str | None, typer.Option(help="Model name the server expects.")] = None,
     gpu_model: Annotated[
         str | None, typer.Option(help="GPU label when joulelens can't see it.")
@@ -186,6 +193,7 @@ def run(
         max_tokens=max_tokens,
         prompts=prompts,
         endpoint=endpoint,
+        api_key_env=api_key_env,
         served_model=served_model,
         gpu_model=gpu_model,
         tensor_parallel=tensor_parallel,

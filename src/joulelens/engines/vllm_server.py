@@ -24,27 +24,9 @@ from pathlib import Path
 from types import TracebackType
 
 from joulelens.errors import EngineError
+from joulelens.redact import REDACTED, Redactor, argv_secrets, redact
 
-SECRET_ENV_PATTERN = re.compile(r"(TOKEN|KEY|SECRET|PASSWORD|CREDENTIAL)", re.IGNORECASE)
-# Hugging Face tokens, bearer headers and --api-key values that may appear in logs or argv.
-SECRET_VALUE_PATTERNS = (
-    re.compile(r"hf_[A-Za-z0-9]{8,}"),
-    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{8,}"),
-    re.compile(r"(?i)(--api-key[= ])\S+"),
-)
-REDACTED = "***"
-SECRET_FLAGS = frozenset({"--api-key", "--hf-token"})
-
-
-def redact(text: str, env: Mapping[str, str] | None = None) -> str:
-    """Remove secret values: those of secret-looking env vars, and token-shaped strings."""
-    env = os.environ if env is None else env
-    for name, value in env.items():
-        if value and len(value) >= 6 and SECRET_ENV_PATTERN.search(name):
-            text = text.replace(value, REDACTED)
-    for pattern in SECRET_VALUE_PATTERNS:
-        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + REDACTED, text)
-    return text
+__all__ = ["REDACTED", "VllmConfig", "VllmServer", "free_port", "redact"]
 
 
 VLLM_COMMAND_ENV = "JOULELENS_VLLM_COMMAND"
@@ -158,10 +140,11 @@ class VllmServer:
 
     def redacted_argv(self) -> list[str]:
         """The argv safe to record: secret flag values and token-shaped strings removed."""
-        out: list[str] = []
-        for arg in self.argv:
-            out.append(REDACTED if out and out[-1] in SECRET_FLAGS else redact(arg, self.env))
-        return out
+        return Redactor(self.env).argv(self.argv)
+
+    def _redactor(self) -> Redactor:
+        """Redacts this server's env secrets and its argv's secret values wherever they recur."""
+        return Redactor(self.env, argv_secrets(self.argv))
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -256,14 +239,14 @@ class VllmServer:
         if not self.log_path.exists():
             return ""
         text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
-        return redact("\n".join(text), self.env)
+        return self._redactor().text("\n".join(text))
 
     def _redact_log(self) -> None:
         if self.log_path.exists():
             from joulelens.store.files import atomic_write_text
 
             text = self.log_path.read_text(errors="replace")
-            clean = redact(text, self.env)
+            clean = self._redactor().text(text)
             if clean != text:
                 atomic_write_text(self.log_path, clean)
 

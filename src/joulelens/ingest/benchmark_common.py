@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -93,4 +94,11 @@ def utc(ts: float | None) -> datetime | None:
 
 
 def scalars(doc: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in doc.items() if v is None or isinstance(v, str | int | float | bool)}
+    """Top-level scalars of a document; a non-finite float (request_rate inf) as its text."""
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            out[key] = str(value)
+        elif value is None or isinstance(value, str | int | float | bool):
+            out[key] = value
+    return out

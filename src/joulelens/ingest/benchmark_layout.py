@@ -21,6 +21,7 @@ import yaml
 
 from joulelens.errors import InputError
 from joulelens.ingest.benchmark_files import RESULTS_FILE, ModelInfo, read_json_object, validate_doc
+from joulelens.ingest.sources import confined
 
 LLM_TASKS = frozenset({"lm-arena-chat", "gpqa", "sourcegraph-fim", "length-control"})
 MLLM_TASKS = frozenset({"image-chat", "video-chat", "audio-chat", "omni-chat"})
@@ -122,7 +123,7 @@ class BenchmarkConfigs:
 
     def model_info(self, runtime: str, task: str, model_id: str) -> ModelInfo | None:
         """``configs/{vllm|xdit}/{task}/{model_id}/model_info.json``, or None if absent."""
-        path = self.root / runtime / task / model_id / "model_info.json"
+        path = self._inside(runtime, task, model_id, "model_info.json")
         if path not in self._info:
             self._info[path] = (
                 validate_doc(ModelInfo, read_json_object(path), path) if path.is_file() else None
@@ -138,7 +139,7 @@ class BenchmarkConfigs:
         parallelism and ``--tensor-parallel-size N`` otherwise; with expert parallelism on,
         the leaderboard counts the GPUs as expert-parallel (attention TP of 1).
         """
-        path = self.root / "vllm" / task / model_id / gpu_model / "monolithic.config.yaml"
+        path = self._inside("vllm", task, model_id, gpu_model, "monolithic.config.yaml")
         raw = self._server_config(path)
         if raw is None:
             return None
@@ -154,6 +155,10 @@ class BenchmarkConfigs:
             raise InputError(f"not an integer ({exc})", source=path, field="parallel") from exc
         return tp, ep, dp
 
+    def _inside(self, *parts: str) -> Path:
+        """``configs/<parts>``; names from a results file may not lead outside configs/."""
+        return self.root / confined("/".join(parts), str(self.root))
+
     def _server_config(self, path: Path) -> dict[str, Any] | None:
         if path not in self._yaml:
             if not path.is_file():
@@ -161,7 +166,7 @@ class BenchmarkConfigs:
             else:
                 try:
                     raw = yaml.safe_load(path.read_text())
-                except (OSError, yaml.YAMLError) as exc:
+                except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
                     raise InputError(f"cannot read YAML ({exc})", source=path) from exc
                 if not isinstance(raw, dict):
                     raise InputError("expected a YAML mapping", source=path)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from joulelens.errors import InputError
+from joulelens.ingest.benchmark_checks import raw_llm_checks
 from joulelens.ingest.benchmark_common import (
     NOT_MEASURED,
     model_fields,
@@ -39,7 +40,6 @@ from joulelens.ingest.benchmark_layout import (
     llm_task_from_path,
     run_dir_params,
 )
-from joulelens.ingest.stability import own_unstable_reasons
 from joulelens.records import (
     EnergyBoundary,
     EnergyMethod,
@@ -155,12 +155,16 @@ def llm_record(
         missing["output_length_distribution"] = "no successful request with an output length"
     cap = doc.max_output_tokens if isinstance(doc.max_output_tokens, int) else None
     failed = sum(1 for r in doc.results if not r.success)
-    if failed:
-        warnings.append(f"{failed} of {len(doc.results)} requests failed")
-
-    reasons = own_unstable_reasons(duration_s, ept, values.get("avg_batch_size"), doc.max_num_seqs)
-    if "avg_batch_size" not in values:
-        warnings.append("batch-utilization check skipped: no running-batch statistics")
+    reasons, checked = raw_llm_checks(
+        path,
+        doc,
+        prom,
+        avg_batch_size=values.get("avg_batch_size"),
+        energy_per_token_j=values.get("energy_per_token_joules"),
+        throughput_per_s=values.get("output_throughput_tokens_per_sec"),
+        cap=cap,
+    )
+    warnings += checked
     info, parallel = model_info(configs, "vllm", task, doc.model_id), None
     if configs is not None:
         parallel = configs.parallelism(task, doc.model_id, doc.gpu_model, doc.num_gpus)

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from joulelens.errors import InputError
 from joulelens.ingest.benchmark_diffusion import diffusion_record
 from joulelens.ingest.benchmark_files import (
@@ -30,6 +32,7 @@ from joulelens.ingest.benchmark_files import (
 )
 from joulelens.ingest.benchmark_layout import BenchmarkConfigs, find_results_files
 from joulelens.ingest.benchmark_llm import llm_record, smoothed_itl_s
+from joulelens.ingest.ranges import first_error
 from joulelens.ingest.stability import apply_cascade
 from joulelens.records import RunRecord
 
@@ -89,6 +92,15 @@ def read_run(
     results_path: Path, *, configs: BenchmarkConfigs | None = None, gpu_model: str | None = None
 ) -> RunRecord:
     """One run from its ``results.json`` (and ``prometheus.json`` beside it, for LLMs)."""
+    try:
+        return _read_run(results_path, configs, gpu_model)
+    except ValidationError as exc:  # a derived value the record's schema refuses
+        raise first_error(exc, results_path) from exc
+
+
+def _read_run(
+    results_path: Path, configs: BenchmarkConfigs | None, gpu_model: str | None
+) -> RunRecord:
     data = read_json_object(results_path)
     if "iteration_energy_measurements" in data or (
         "batch_size" in data and "max_num_seqs" not in data

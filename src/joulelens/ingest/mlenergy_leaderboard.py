@@ -7,12 +7,36 @@ reported by name and field and nothing from it reaches the store.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from joulelens.errors import InputError
-from joulelens.ingest.benchmark_files import field_path
+from joulelens.ingest.ranges import (
+    MAX_WATTS_PER_GPU,
+    STRICT_INPUT,
+    BatchCap,
+    BatchSize,
+    Count,
+    Degree,
+    Fps,
+    Frames,
+    GpuCount,
+    JoulesPerImage,
+    JoulesPerRequest,
+    JoulesPerToken,
+    JoulesPerVideo,
+    Milliseconds,
+    ParamsBillions,
+    PerSecond,
+    Pixels,
+    PositiveSeconds,
+    SafeName,
+    Steps,
+    Tokens,
+    Watts,
+    first_error,
+)
 from joulelens.ingest.sources import JsonSource, open_source
 from joulelens.records import (
     EnergyBoundary,
@@ -33,65 +57,87 @@ STABILITY_NOTE = "published leaderboard rows passed the ML.ENERGY benchmark's st
 
 
 class _Row(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", **STRICT_INPUT)
+
+
+class ModelMeta(_Row):
+    """``index.json``'s ``models`` entry: metadata the rows may leave out."""
+
+    nickname: str | None = None
+    architecture: str | None = None
+    total_params_billions: ParamsBillions | None = None
+    activated_params_billions: ParamsBillions | None = None
+    weight_precision: str | None = None
 
 
 class IndexDoc(_Row):
-    architectures: dict[str, list[str]]
+    architectures: dict[Annotated[RunKind, Field(strict=False)], list[SafeName]]
     last_updated: str
-    models: dict[str, dict[str, Any]]
-    tasks: list[str]
+    models: dict[str, ModelMeta]
+    tasks: list[SafeName]
 
 
-class LlmRow(_Row):
+class _GpuRow(_Row):
+    @model_validator(mode="after")
+    def _power_per_gpu(self) -> Any:
+        watts = getattr(self, "avg_power_watts", None)
+        if watts is not None and watts / self.num_gpus > MAX_WATTS_PER_GPU:  # type: ignore[attr-defined]
+            raise ValueError(
+                f"avg_power_watts {watts:g} W is over {MAX_WATTS_PER_GPU:g} W per GPU "
+                f"for {self.num_gpus} GPUs: not a physical reading"  # type: ignore[attr-defined]
+            )
+        return self
+
+
+class LlmRow(_GpuRow):
     model_id: str
     nickname: str | None = None
     gpu_model: str
-    num_gpus: int
-    max_num_seqs: int
-    tensor_parallel: int = 1
-    expert_parallel: int = 1
-    data_parallel: int = 1
+    num_gpus: GpuCount
+    max_num_seqs: BatchCap
+    tensor_parallel: Degree = 1
+    expert_parallel: Degree = 1
+    data_parallel: Degree = 1
     weight_precision: str | None = None
     architecture: str | None = None
-    total_params_billions: float | None = None
-    activated_params_billions: float | None = None
-    energy_per_token_joules: float
-    energy_per_request_joules: float
-    avg_power_watts: float
-    output_throughput_tokens_per_sec: float
-    median_itl_ms: float
-    p90_itl_ms: float
-    p95_itl_ms: float
-    p99_itl_ms: float
-    avg_batch_size: float
-    avg_output_len: float
+    total_params_billions: ParamsBillions | None = None
+    activated_params_billions: ParamsBillions | None = None
+    energy_per_token_joules: JoulesPerToken
+    energy_per_request_joules: JoulesPerRequest
+    avg_power_watts: Watts
+    output_throughput_tokens_per_sec: PerSecond
+    median_itl_ms: Milliseconds
+    p90_itl_ms: Milliseconds
+    p95_itl_ms: Milliseconds
+    p99_itl_ms: Milliseconds
+    avg_batch_size: BatchSize
+    avg_output_len: Tokens
 
 
-class DiffusionRow(_Row):
+class DiffusionRow(_GpuRow):
     model_id: str
     nickname: str | None = None
     gpu_model: str
-    num_gpus: int
-    batch_size: int
+    num_gpus: GpuCount
+    batch_size: BatchCap
     weight_precision: str | None = None
-    total_params_billions: float | None = None
-    activated_params_billions: float | None = None
-    avg_power_watts: float
-    batch_latency_s: float
-    inference_steps: int
-    ulysses_degree: int = 1
-    ring_degree: int = 1
-    energy_per_image_joules: float | None = None
-    energy_per_video_joules: float | None = None
-    throughput_images_per_sec: float | None = None
-    throughput_videos_per_sec: float | None = None
-    image_height: int | None = None
-    image_width: int | None = None
-    video_height: int | None = None
-    video_width: int | None = None
-    num_frames: int | None = None
-    fps: int | None = None
+    total_params_billions: ParamsBillions | None = None
+    activated_params_billions: ParamsBillions | None = None
+    avg_power_watts: Watts
+    batch_latency_s: PositiveSeconds
+    inference_steps: Steps
+    ulysses_degree: Degree = 1
+    ring_degree: Degree = 1
+    energy_per_image_joules: JoulesPerImage | None = None
+    energy_per_video_joules: JoulesPerVideo | None = None
+    throughput_images_per_sec: PerSecond | None = None
+    throughput_videos_per_sec: PerSecond | None = None
+    image_height: Pixels | None = None
+    image_width: Pixels | None = None
+    video_height: Pixels | None = None
+    video_width: Pixels | None = None
+    num_frames: Frames | None = None
+    fps: Fps | None = None
 
 
 # Result fields the published rows do not carry: null, with NOT_PUBLISHED as the reason.
@@ -107,12 +153,34 @@ class TaskDoc(_Row):
     configurations: list[dict[str, Any]]
 
 
+class HistogramDoc(_Row):
+    bins: list[float]
+    counts: list[Count]
+
+    @model_validator(mode="after")
+    def _shape(self) -> HistogramDoc:
+        self.histogram()  # the record's own checks: edges match counts, never decrease
+        return self
+
+    def histogram(self) -> Histogram:
+        try:
+            return Histogram(bins=self.bins, counts=self.counts)
+        except ValidationError as exc:
+            raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
+
+
+class Parallelization(_Row):
+    tensor_parallel: Degree = 1
+    expert_parallel: Degree = 1
+    data_parallel: Degree = 1
+
+
 class ModelConfigRow(_Row):
     gpu_model: str
-    num_gpus: int
-    max_num_seqs: int | None = None
-    parallelization: dict[str, Any] = {}
-    output_length_distribution: Histogram | None = None
+    num_gpus: GpuCount
+    max_num_seqs: BatchCap | None = None
+    parallelization: Parallelization = Parallelization()
+    output_length_distribution: HistogramDoc | None = None
 
 
 class ModelDoc(_Row):
@@ -125,24 +193,21 @@ def _validate(model: type[_M], data: Any, source: str, prefix: str = "") -> _M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        inner = field_path(err["loc"])
-        field = ".".join(p for p in (prefix, inner) if p)
-        raise InputError(err["msg"], source=source, field=field or None) from exc
+        raise first_error(exc, source, prefix) from exc
 
 
 def model_file_name(model_id: str, task: str) -> str:
     return f"models/{model_id.replace('/', '__')}__{task}.json"
 
 
-def _llm_key(gpu_model: str, num_gpus: int, batch: int | None, par: dict[str, Any]) -> tuple:
+def _llm_key(gpu_model: str, num_gpus: int, batch: int | None, par: Any) -> tuple:
     return (
         gpu_model,
         num_gpus,
         batch,
-        int(par.get("tensor_parallel", 1)),
-        int(par.get("expert_parallel", 1)),
-        int(par.get("data_parallel", 1)),
+        par.tensor_parallel,
+        par.expert_parallel,
+        par.data_parallel,
     )
 
 
@@ -157,7 +222,8 @@ def _histograms(
     out: dict[tuple, list[Histogram | None]] = {}
     for cfg in doc.configurations:
         key = _llm_key(cfg.gpu_model, cfg.num_gpus, cfg.max_num_seqs, cfg.parallelization)
-        out.setdefault(key, []).append(cfg.output_length_distribution)
+        hist = cfg.output_length_distribution
+        out.setdefault(key, []).append(hist.histogram() if hist else None)
     return out
 
 
@@ -172,7 +238,7 @@ def _llm_record(
     row: LlmRow,
     task: str,
     kind: RunKind,
-    meta: dict[str, Any],
+    meta: ModelMeta,
     hist: Histogram | None,
     provenance: Provenance,
     id_key: tuple,
@@ -188,12 +254,11 @@ def _llm_record(
         kind=kind,
         task=task,
         model_id=row.model_id,
-        nickname=row.nickname or meta.get("nickname"),
-        architecture=row.architecture or meta.get("architecture"),
-        total_params_billions=row.total_params_billions or meta.get("total_params_billions"),
-        activated_params_billions=row.activated_params_billions
-        or meta.get("activated_params_billions"),
-        weight_precision=row.weight_precision or meta.get("weight_precision"),
+        nickname=row.nickname or meta.nickname,
+        architecture=row.architecture or meta.architecture,
+        total_params_billions=row.total_params_billions or meta.total_params_billions,
+        activated_params_billions=row.activated_params_billions or meta.activated_params_billions,
+        weight_precision=row.weight_precision or meta.weight_precision,
         gpu_model=row.gpu_model,
         num_gpus=row.num_gpus,
         tensor_parallel=row.tensor_parallel,
@@ -228,7 +293,7 @@ def _repeat_note(repeat: int) -> list[str]:
 
 
 def _diffusion_record(
-    row: DiffusionRow, task: str, meta: dict[str, Any], provenance: Provenance, seen: dict
+    row: DiffusionRow, task: str, meta: ModelMeta, provenance: Provenance, seen: dict
 ) -> RunRecord:
     video = task == "text-to-video" or row.energy_per_video_joules is not None
     energy = row.energy_per_video_joules if video else row.energy_per_image_joules
@@ -250,12 +315,11 @@ def _diffusion_record(
         kind=RunKind.DIFFUSION,
         task=task,
         model_id=row.model_id,
-        nickname=row.nickname or meta.get("nickname"),
-        architecture=meta.get("architecture") or "diffusion",
-        total_params_billions=row.total_params_billions or meta.get("total_params_billions"),
-        activated_params_billions=row.activated_params_billions
-        or meta.get("activated_params_billions"),
-        weight_precision=row.weight_precision or meta.get("weight_precision"),
+        nickname=row.nickname or meta.nickname,
+        architecture=meta.architecture or "diffusion",
+        total_params_billions=row.total_params_billions or meta.total_params_billions,
+        activated_params_billions=row.activated_params_billions or meta.activated_params_billions,
+        weight_precision=row.weight_precision or meta.weight_precision,
         gpu_model=row.gpu_model,
         num_gpus=row.num_gpus,
         ulysses_degree=row.ulysses_degree,
@@ -285,7 +349,7 @@ def read_leaderboard(path_or_url: str | Path) -> list[RunRecord]:
     """Parse and validate a whole leaderboard snapshot into run records (writes nothing)."""
     source = open_source(path_or_url)
     index = _validate(IndexDoc, source.read("index.json"), source.describe("index.json"))
-    kinds = {t: RunKind(arch) for arch, ts in index.architectures.items() for t in ts}
+    kinds = {t: arch for arch, ts in index.architectures.items() for t in ts}
     records: list[RunRecord] = []
     for task in index.tasks:
         rel = f"tasks/{task}.json"
@@ -313,23 +377,28 @@ def read_leaderboard(path_or_url: str | Path) -> list[RunRecord]:
             prefix = f"configurations[{i}]"
             if kind is RunKind.DIFFUSION:
                 drow = _validate(DiffusionRow, raw, where, prefix)
-                meta = index.models.get(drow.model_id, {})
+                meta = index.models.get(drow.model_id, ModelMeta())
                 try:
                     records.append(_diffusion_record(drow, task, meta, provenance, seen))
+                except ValidationError as exc:
+                    raise first_error(exc, where, prefix) from exc
                 except ValueError as exc:
                     raise InputError(str(exc), source=where, field=prefix) from exc
                 continue
             lrow = _validate(LlmRow, raw, where, prefix)
             if lrow.model_id not in hist_cache:
                 hist_cache[lrow.model_id] = _histograms(source, lrow.model_id, task)
-            key = (lrow.model_id, *_llm_key(lrow.gpu_model, lrow.num_gpus, lrow.max_num_seqs, raw))
+            key = (lrow.model_id, *_llm_key(lrow.gpu_model, lrow.num_gpus, lrow.max_num_seqs, lrow))
             id_key, repeat = _with_repeat(key, seen)
             hists = hist_cache[lrow.model_id].get(key[1:], [])
             hist = hists[repeat] if repeat < len(hists) else None
-            meta = index.models.get(lrow.model_id, {})
-            records.append(
-                _llm_record(lrow, task, kind, meta, hist, provenance, id_key[1:], repeat)
-            )
+            meta = index.models.get(lrow.model_id, ModelMeta())
+            try:
+                records.append(
+                    _llm_record(lrow, task, kind, meta, hist, provenance, id_key[1:], repeat)
+                )
+            except ValidationError as exc:  # a combination the record's schema refuses
+                raise first_error(exc, where, prefix) from exc
     ids = [r.run_id for r in records]
     if len(set(ids)) != len(ids):
         raise InputError(

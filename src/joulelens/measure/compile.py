@@ -51,10 +51,15 @@ from joulelens.measure.tokens import (
     ttft_s,
 )
 from joulelens.measure.validate import (
+    HARNESS_ERROR,
     batch_reasons,
+    energy_per_token_ceiling,
     energy_per_unit_reasons,
     request_reasons,
+    scrape_coverage_warnings,
     steady_state_reasons,
+    steady_state_warnings,
+    window_reasons,
 )
 from joulelens.records.schema import EnergyBoundary, EnergyComponent, RequestRow, RunKind
 
@@ -70,6 +75,7 @@ RUNNING_SERIES = "running_batch:server"
 # than about the window; the client-side count is the better estimate then.
 MIN_SCRAPES_IN_WINDOW = 2
 KV_CACHE_SERIES = "kv_cache_usage:server"
+SCRAPE_INTERVAL_S = 1.0  # the scraper's default period, as the harness's
 
 
 def compile_llm_run(
@@ -134,6 +140,10 @@ def compile_llm_run(
     reasons += energy_per_unit_reasons(metrics.get("energy_per_token_joules"), "token")
     reasons += batch_reasons(metrics.get("avg_batch_size"), b)
     reasons += request_reasons(traces, n, check_truncation=not options.fixed_output_length)
+    reasons += window_reasons(e_ss, metrics.get("output_throughput_tokens_per_sec"))
+    warnings += energy_per_token_ceiling(metrics.get("energy_per_token_joules"))
+    warnings += steady_state_warnings(steady.duration_s)
+    warnings += _scrape_coverage(server_metrics, steady)
     device_reasons, device_warnings = range_checks(energy, window)
     reasons += device_reasons
     warnings += device_warnings
@@ -227,7 +237,10 @@ def _put_window_metrics(
                 f"only {scrapes} server scrape(s) inside the {end_s - start_s:.2f} s "
                 f"steady state (need {MIN_SCRAPES_IN_WINDOW})"
             )
-        warnings.append("average batch from client-side counts (first token to finish): " + why)
+        warnings.append(
+            "average batch from client-side counts (first token to finish): "
+            f"{why} (without the server's running-batch gauge {HARNESS_ERROR})"
+        )
     metrics.put("avg_batch_size", batch)
 
     kv = server.kv_cache_usage if server is not None else None
@@ -246,6 +259,15 @@ def _put_window_metrics(
         )
     metrics.put("avg_kv_cache_usage", mean, kv_reason)
     metrics.put("max_kv_cache_usage", peak, kv_reason)
+
+
+def _scrape_coverage(server: ServerMetrics | None, steady: SteadyWindow) -> list[str]:
+    """The harness's Prometheus coverage check over the steady state (1 Hz scrapes)."""
+    running = server.running if server is not None else None
+    if running is None or steady.start_s is None or steady.end_s is None:
+        return []
+    scrapes = _samples_inside(running, steady.start_s, steady.end_s)
+    return scrape_coverage_warnings(scrapes, steady.duration_s, SCRAPE_INTERVAL_S, "steady state")
 
 
 def _rates(

@@ -11,7 +11,7 @@ import hashlib
 import json
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -57,7 +57,11 @@ class SourceKind(StrEnum):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False, use_enum_values=False)
+    # NaN and infinity are never a measurement: JSON has no spelling for them, and a record
+    # holding one would be written as null without a reason and then fail its own schema.
+    model_config = ConfigDict(
+        extra="forbid", frozen=False, use_enum_values=False, allow_inf_nan=False
+    )
 
 
 class Provenance(_Model):
@@ -77,7 +81,7 @@ class Histogram(_Model):
     """Counts over bin edges (``len(bins) == len(counts) + 1``), as ML.ENERGY publishes them."""
 
     bins: list[float]
-    counts: list[int]
+    counts: list[Annotated[int, Field(ge=0)]]
 
     @model_validator(mode="after")
     def _edges_match(self) -> Histogram:
@@ -86,6 +90,8 @@ class Histogram(_Model):
                 f"histogram needs len(bins) == len(counts) + 1, got {len(self.bins)} "
                 f"bins and {len(self.counts)} counts"
             )
+        if any(b > a for a, b in zip(self.bins[1:], self.bins, strict=False)):
+            raise ValueError("histogram bin edges must not decrease")
         return self
 
     @property
@@ -208,65 +214,65 @@ class RunRecord(_Model):
     model_id: str
     nickname: str | None = None
     architecture: str | None = None  # "Dense Transformer", "MoE", "diffusion" ...
-    total_params_billions: float | None = None
-    activated_params_billions: float | None = None
+    total_params_billions: float | None = Field(default=None, ge=0)
+    activated_params_billions: float | None = Field(default=None, ge=0)
     weight_precision: str | None = None  # "bfloat16", "fp8" ...
 
     # Hardware and parallelism.
     gpu_model: str | None = None  # "H100", "B200", "cpu"
-    num_gpus: int = 1
-    tensor_parallel: int | None = None
-    expert_parallel: int | None = None
-    data_parallel: int | None = None
-    ulysses_degree: int | None = None
-    ring_degree: int | None = None
+    num_gpus: int = Field(default=1, ge=0)  # 0: a CPU-only run
+    tensor_parallel: int | None = Field(default=None, ge=1)
+    expert_parallel: int | None = Field(default=None, ge=1)
+    data_parallel: int | None = Field(default=None, ge=1)
+    ulysses_degree: int | None = Field(default=None, ge=1)
+    ring_degree: int | None = Field(default=None, ge=1)
     parallelization_notes: str | None = None
 
     # Knobs.
-    max_num_seqs: int | None = None  # LLM batch-size knob (B)
-    batch_size: int | None = None  # diffusion batch size
-    num_requests: int | None = None
-    max_output_tokens: int | None = None
+    max_num_seqs: int | None = Field(default=None, ge=1)  # LLM batch-size knob (B)
+    batch_size: int | None = Field(default=None, ge=1)  # diffusion batch size
+    num_requests: int | None = Field(default=None, ge=0)
+    max_output_tokens: int | None = Field(default=None, ge=1)
     arrival: str | None = None  # "saturation" (all at t=0), "poisson:RATE", "gamma:RATE:CV"
-    inference_steps: int | None = None
-    height: int | None = None
-    width: int | None = None
-    num_frames: int | None = None
-    fps: int | None = None
+    inference_steps: int | None = Field(default=None, ge=1)
+    height: int | None = Field(default=None, ge=1)
+    width: int | None = Field(default=None, ge=1)
+    num_frames: int | None = Field(default=None, ge=1)
+    fps: int | None = Field(default=None, ge=1)
 
     # LLM / MLLM results.
     energy_per_token_joules: float | None = None
     energy_per_request_joules: float | None = None
     avg_power_watts: float | None = None
-    output_throughput_tokens_per_sec: float | None = None
-    mean_itl_ms: float | None = None
-    median_itl_ms: float | None = None
-    p90_itl_ms: float | None = None
-    p95_itl_ms: float | None = None
-    p99_itl_ms: float | None = None
-    mean_ttft_ms: float | None = None
-    median_ttft_ms: float | None = None
-    p90_ttft_ms: float | None = None
-    p95_ttft_ms: float | None = None
-    p99_ttft_ms: float | None = None
-    mean_tpot_ms: float | None = None
-    median_tpot_ms: float | None = None
-    p90_tpot_ms: float | None = None
-    p95_tpot_ms: float | None = None
-    p99_tpot_ms: float | None = None
-    mean_e2e_latency_ms: float | None = None
-    median_e2e_latency_ms: float | None = None
-    p90_e2e_latency_ms: float | None = None
-    p95_e2e_latency_ms: float | None = None
-    p99_e2e_latency_ms: float | None = None
-    avg_batch_size: float | None = None
-    avg_output_len: float | None = None
-    avg_kv_cache_usage: float | None = None  # fraction 0..1 (vLLM's *_usage_perc is 0..1)
-    max_kv_cache_usage: float | None = None
-    num_completed_requests: int | None = None
-    num_failed_requests: int | None = None
-    num_truncated_requests: int | None = None
-    steady_state_duration_s: float | None = None
+    output_throughput_tokens_per_sec: float | None = Field(default=None, ge=0)
+    mean_itl_ms: float | None = Field(default=None, ge=0)
+    median_itl_ms: float | None = Field(default=None, ge=0)
+    p90_itl_ms: float | None = Field(default=None, ge=0)
+    p95_itl_ms: float | None = Field(default=None, ge=0)
+    p99_itl_ms: float | None = Field(default=None, ge=0)
+    mean_ttft_ms: float | None = Field(default=None, ge=0)
+    median_ttft_ms: float | None = Field(default=None, ge=0)
+    p90_ttft_ms: float | None = Field(default=None, ge=0)
+    p95_ttft_ms: float | None = Field(default=None, ge=0)
+    p99_ttft_ms: float | None = Field(default=None, ge=0)
+    mean_tpot_ms: float | None = Field(default=None, ge=0)
+    median_tpot_ms: float | None = Field(default=None, ge=0)
+    p90_tpot_ms: float | None = Field(default=None, ge=0)
+    p95_tpot_ms: float | None = Field(default=None, ge=0)
+    p99_tpot_ms: float | None = Field(default=None, ge=0)
+    mean_e2e_latency_ms: float | None = Field(default=None, ge=0)
+    median_e2e_latency_ms: float | None = Field(default=None, ge=0)
+    p90_e2e_latency_ms: float | None = Field(default=None, ge=0)
+    p95_e2e_latency_ms: float | None = Field(default=None, ge=0)
+    p99_e2e_latency_ms: float | None = Field(default=None, ge=0)
+    avg_batch_size: float | None = Field(default=None, ge=0)
+    avg_output_len: float | None = Field(default=None, ge=0)
+    avg_kv_cache_usage: float | None = Field(default=None, ge=0)  # fraction 0..1 (vLLM's)
+    max_kv_cache_usage: float | None = Field(default=None, ge=0)
+    num_completed_requests: int | None = Field(default=None, ge=0)
+    num_failed_requests: int | None = Field(default=None, ge=0)
+    num_truncated_requests: int | None = Field(default=None, ge=0)
+    steady_state_duration_s: float | None = Field(default=None, ge=0)
     steady_state_energy_joules: float | None = None
     # The whole run's energy, first send to last finish: what per-request attribution
     # splits (``requests.parquet`` sums to it), beside the steady-state window's.
@@ -274,11 +280,11 @@ class RunRecord(_Model):
     output_length_distribution: Histogram | None = None
 
     # Diffusion results: per image (text-to-image) or per video (text-to-video).
-    batch_latency_s: float | None = None
+    batch_latency_s: float | None = Field(default=None, ge=0)
     energy_per_image_joules: float | None = None
     energy_per_video_joules: float | None = None
-    throughput_images_per_sec: float | None = None
-    throughput_videos_per_sec: float | None = None
+    throughput_images_per_sec: float | None = Field(default=None, ge=0)
+    throughput_videos_per_sec: float | None = Field(default=None, ge=0)
 
     # Static power and energy provenance.
     idle_power_watts: float | None = None

@@ -7,12 +7,19 @@ version and swaps in a new payload when it changes, so a running sweep shows up 
 
 The version token comes from the run files (count and newest ``run.json`` mtime), so polling
 never opens the DuckDB catalog; the catalog is read only when the token changed.
+
+The server guards itself: a connection must send its request head within
+``header_timeout_s``, at most ``max_connections`` are served at once (more are answered
+503 at once and closed), and a client that goes away mid-answer is no error worth a word.
+Error answers never carry the store's paths.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,13 +28,22 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from joulelens.errors import InputError, StoreError
+from joulelens.errors import InputError, JoulelensError, StoreError
 from joulelens.store import RunFilter, Store
 
 LOCAL_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 DEFAULT_POLL_MS = 3000
+HEADER_TIMEOUT_S = 10.0
+MAX_CONNECTIONS = 32
 _CATALOG_RETRIES = 5  # a sweep writing the catalog holds its lock for milliseconds
+# Clients that hang up (a closed tab, a killed poller) surface as these; nothing to report.
+_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    b"Content-Length: 29\r\nConnection: close\r\n\r\n"
+    b'{"error": "too many clients"}'
+)
 
 
 def store_token(runs_dir: Path) -> tuple[str, int]:
@@ -92,11 +108,49 @@ class LiveReport:
         raise AssertionError("unreachable")
 
 
-def _handler(live: LiveReport, poll_ms: int) -> type[BaseHTTPRequestHandler]:
+class GuardedServer(ThreadingHTTPServer):
+    """One thread per connection, at most ``max_connections`` of them; quiet on hang-ups."""
+
+    daemon_threads = True
+    request_queue_size = 128  # the listen backlog: a burst of clients is not dropped
+
+    def __init__(self, address: tuple[str, int], handler: Any, max_connections: int):
+        self._slots = threading.BoundedSemaphore(max_connections)
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            with contextlib.suppress(OSError):
+                request.sendall(_BUSY)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, _GONE):
+            return
+        print(f"joulelens serve: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
+def _handler(
+    live: LiveReport, poll_ms: int, header_timeout_s: float
+) -> type[BaseHTTPRequestHandler]:
     from joulelens.report.html import plotly_js_path, render_html
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "joulelens"
+        timeout = header_timeout_s  # per socket operation: a stalled client is cut off
 
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
@@ -122,8 +176,12 @@ def _handler(live: LiveReport, poll_ms: int) -> type[BaseHTTPRequestHandler]:
                     )
                 else:
                     self._send(b'{"error": "not found"}', "application/json", HTTPStatus.NOT_FOUND)
-            except (StoreError, InputError) as exc:
-                body = json.dumps({"error": str(exc)}).encode()
+            except _GONE:
+                raise
+            except JoulelensError as exc:
+                # The terminal gets the whole story; the page gets no paths of this machine.
+                print(f"joulelens serve: {exc}", file=sys.stderr)
+                body = json.dumps({"error": _public_message(exc, live.store_root)}).encode()
                 self._send(body, "application/json", HTTPStatus.SERVICE_UNAVAILABLE)
 
         def _send(
@@ -133,17 +191,25 @@ def _handler(live: LiveReport, poll_ms: int) -> type[BaseHTTPRequestHandler]:
             status: HTTPStatus = HTTPStatus.OK,
             cache: str = "no-store",
         ) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", cache)
-            self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", cache)
+                self.end_headers()
+                self.wfile.write(body)
+            except _GONE:
+                self.close_connection = True  # the client left; nobody to tell
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # quiet: the CLI prints the URL once; polling every few seconds is noise
 
     return Handler
+
+
+def _public_message(exc: Exception, root: Path) -> str:
+    text = str(exc).replace(str(root.resolve()), "STORE").replace(str(root), "STORE")
+    return text.replace(str(Path.home()), "~")
 
 
 def make_server(
@@ -154,15 +220,18 @@ def make_server(
     filters: RunFilter | None = None,
     poll_ms: int = DEFAULT_POLL_MS,
     title: str = "joulelens live report",
+    header_timeout_s: float = HEADER_TIMEOUT_S,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> ThreadingHTTPServer:
     """A server bound to ``host:port`` (port 0 picks a free one); call ``serve_forever``."""
     live = LiveReport(Path(store_root), filters, title)
     live.payload()  # fail now, not on the first request, if the store cannot be read
     try:
-        server = ThreadingHTTPServer((host, port), _handler(live, poll_ms))
+        server = GuardedServer(
+            (host, port), _handler(live, poll_ms, header_timeout_s), max_connections
+        )
     except OSError as exc:
         raise InputError(f"cannot listen on {host}:{port}: {exc}", field="--port") from exc
-    server.daemon_threads = True
     return server
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer, model_validator
 
 from joulelens.errors import InputError
 from joulelens.records import stable_run_id
+from joulelens.redact import redact, strip_userinfo
 
 EngineName = Literal["vllm", "endpoint", "transformers", "diffusers"]
+DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 # The paper picks N >> B so the steady state spans many batch turnovers; prompts repeat.
 REQUESTS_PER_BATCH_SLOT = 4
 MIN_REQUESTS = 64
@@ -19,6 +23,15 @@ MIN_REQUESTS = 64
 def default_num_requests(max_num_seqs: int) -> int:
     """The paper's request-count rule: N >> B (here 4B, at least 64)."""
     return max(REQUESTS_PER_BATCH_SLOT * max_num_seqs, MIN_REQUESTS)
+
+
+def _flag_value(args: list[str], flag: str) -> str | None:
+    for i, arg in enumerate(args):
+        if arg == flag and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 def parse_arrival(text: str) -> tuple[float | None, float]:
@@ -46,10 +59,13 @@ class RunConfig(BaseModel):
     engine: EngineName
     model: str
     task: str
-    max_num_seqs: int | None = Field(default=None, ge=1, description="LLM batch cap B")
-    batch_size: int | None = Field(default=None, ge=1, description="diffusion batch size")
-    num_gpus: int = Field(default=1, ge=0)
-    num_requests: int | None = Field(default=None, ge=1)
+    # Caps far beyond any server (vLLM runs a few thousand sequences) that catch a typo.
+    max_num_seqs: int | None = Field(
+        default=None, ge=1, le=1_000_000, description="LLM batch cap B"
+    )
+    batch_size: int | None = Field(default=None, ge=1, le=100_000, description="diffusion batch")
+    num_gpus: int = Field(default=1, ge=0, le=4096)
+    num_requests: int | None = Field(default=None, ge=1, le=100_000_000)
     arrival: str = "saturation"
     max_concurrency: int | None = Field(default=None, ge=1)
     max_tokens: int | None = Field(default=None, ge=1, description="lower the task's output cap")
@@ -61,7 +77,10 @@ class RunConfig(BaseModel):
     seed: int = 0
 
     # Server engines.
-    endpoint: str | None = None
+    endpoint: str | None = None  # stored without user info (that becomes Basic auth, unstored)
+    # The endpoint's API key is read from this environment variable and sent as a Bearer
+    # token; only the variable's name is part of the config, never the key.
+    api_key_env: str = Field(default=DEFAULT_API_KEY_ENV, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     served_model: str | None = None  # the name the server knows the model by
     # GPU label: for endpoint runs whose GPUs joulelens can't see; on a Ray cluster also
     # where the run goes (nodes of that model, custom resource gpu_model:LABEL).
@@ -103,9 +122,16 @@ class RunConfig(BaseModel):
     sample_period_s: float = Field(default=0.1, gt=0)
     min_steady_state_s: float = Field(default=20.0, ge=0)
 
+    _url_auth: tuple[str, str] | None = PrivateAttr(default=None)
+
     @model_validator(mode="after")
     def _check(self) -> RunConfig:
         parse_arrival(self.arrival)
+        if self.endpoint:
+            clean, user, password = strip_userinfo(self.endpoint)
+            if user is not None or password is not None:
+                self.endpoint = clean
+                self._url_auth = (user or "", password or "")
         if self.engine == "endpoint" and not self.endpoint:
             raise InputError("the endpoint engine needs --endpoint URL", field="endpoint")
         if self.gpu_ids and self.engine != "endpoint":
@@ -130,9 +156,18 @@ class RunConfig(BaseModel):
     @field_serializer("vllm_command")
     def _redacted_command(self, value: str | None) -> str | None:
         """A container command line may carry a token (-e HF_TOKEN=...): never recorded."""
-        from joulelens.engines.vllm_server import redact
-
         return None if value is None else redact(value)
+
+    def auth_headers(self) -> dict[str, str]:
+        """HTTP headers for the server: credentials from the endpoint URL (Basic), else the
+        ``--api-key`` joulelens passes to the vLLM it starts, else ``$api_key_env`` (Bearer).
+        Computed when needed and never stored."""
+        if self._url_auth is not None:
+            token = base64.b64encode(":".join(self._url_auth).encode()).decode()
+            return {"Authorization": f"Basic {token}"}
+        key = _flag_value(self.vllm_args, "--api-key") if self.engine == "vllm" else None
+        key = key or os.environ.get(self.api_key_env)
+        return {"Authorization": f"Bearer {key}"} if key else {}
 
     @property
     def is_diffusion(self) -> bool:

@@ -12,7 +12,7 @@ import platform
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -96,14 +96,13 @@ def run_one(
         store.put(record, write_artifacts=writer)
         return record
     except KeyboardInterrupt:
-        store.put(
-            failed_record(config, "interrupted (Ctrl-C) before the run finished", started_at),
-            write_artifacts=_copy_logs(log_dir),
-        )
+        failed = failed_record(config, "interrupted (Ctrl-C) before the run finished", started_at)
+        store.put(_with_logs(failed, log_dir), write_artifacts=_copy_logs(log_dir))
         raise
     except Exception as exc:
         reason = str(exc) if isinstance(exc, JoulelensError) else f"{type(exc).__name__}: {exc}"
-        store.put(failed_record(config, reason, started_at), write_artifacts=_copy_logs(log_dir))
+        failed = failed_record(config, reason, started_at)
+        store.put(_with_logs(failed, log_dir), write_artifacts=_copy_logs(log_dir))
         raise
     finally:
         shutil.rmtree(log_dir, ignore_errors=True)
@@ -161,7 +160,26 @@ def _measure(
     record = compiled.record.model_copy(
         update={"artifacts": sorted(set(compiled.record.artifacts + _log_names(log_dir)))}
     )
-    return record, write
+    return _with_log_crashes(record, log_dir), write
+
+
+def _with_log_crashes(record: RunRecord, log_dir: Path) -> RunRecord:
+    """The harness's crash check on the server log: a crash string makes the run unstable."""
+    from joulelens.measure.validate import crash_reasons
+
+    path = log_dir / SERVER_LOG
+    if not path.is_file():
+        return record
+    found = crash_reasons(path.read_text(errors="replace"), SERVER_LOG)
+    if not found:
+        return record
+    reasons = [*record.unstable_reasons, *found]
+    return record.model_copy(update={"stable": False, "unstable_reasons": reasons})
+
+
+def _with_logs(record: RunRecord, log_dir: Path) -> RunRecord:
+    """A failed run lists the server log it keeps (the store redacts it)."""
+    return record.model_copy(update={"artifacts": _log_names(log_dir)})
 
 
 def _log_names(log_dir: Path) -> list[str]:
@@ -357,22 +375,19 @@ def arrival_config(config: RunConfig) -> Any:
     return ArrivalConfig(rate_per_s=rate, cv=cv, seed=config.seed)
 
 
-def llm_requests(config: RunConfig, fim_format: Any = None) -> list[Any]:
+def llm_requests(config: RunConfig, fim_format: Any = None) -> Sequence[Any]:
+    """The run's requests, made as they are read (memory independent of N); the user's
+    extra fields win over the task's sampling defaults."""
     task = get_task(config.task)
     items = task.load_prompts(config.prompts, seed=config.seed)
-    requests = task.build_requests(
+    return task.build_requests(
         items,
         config.requests,
         max_tokens=config.max_tokens,
         fim_format=fim_format,
         seed=config.seed,
+        extra_body={**config.extra_body, **({"ignore_eos": True} if config.ignore_eos else {})},
     )
-    # The user's extra fields win over the task's sampling defaults.
-    extra = {**config.extra_body, **({"ignore_eos": True} if config.ignore_eos else {})}
-    return [
-        dataclasses.replace(r, extra_body={**r.extra_body, **extra}) if extra else r
-        for r in requests
-    ]
 
 
 def cuda_available() -> bool:

@@ -33,6 +33,7 @@ def served_engine(
     """``env``: the server's environment (the GPUs it is handed, by UUID); default ours."""
     if config.engine == "endpoint":
         assert config.endpoint is not None
+        _require_reachable(config.endpoint)
         yield ServedRun(config, config.endpoint, None)
         return
     vllm = VllmConfig(
@@ -74,17 +75,19 @@ class ServedRun:
         )
 
         requests = llm_requests(self.config)
+        headers = self.config.auth_headers()
         load = LoadConfig(
             self.base_url,
             model=self.config.served_model or self.config.model,
             arrival=arrival_config(self.config),
             max_concurrency=self.config.max_concurrency,
+            headers=headers,
         )
         progress = LoadProgress(len(requests))
         load_run = LoadRun(requests, load, progress=progress)
-        self.version = server_version(self.server_url)  # while it surely runs
+        self.version = server_version(self.server_url, headers)  # while it surely runs
         stop = threading.Event()
-        with MetricsScraper(self.server_url) as scraper:
+        with MetricsScraper(self.server_url, headers=headers) as scraper:
             poller = poll_progress(
                 lambda: (progress.done, progress.total, progress.output_tokens()), ctx, stop
             )
@@ -109,7 +112,7 @@ class ServedRun:
                 f"vllm serve exited (code {code}) during the run; {len(failed)} of "
                 f"{len(traces)} requests failed; last log lines:\n{self.server.log_tail()}"
             )
-        if failed and not _healthy(self.server_url):
+        if failed and not _healthy(self.server_url, self.config.auth_headers()):
             raise EngineError(
                 f"server at {self.server_url} stopped answering during the run: {len(failed)} "
                 f"of {len(traces)} requests failed (first error: {failed[0].error})"
@@ -121,7 +124,7 @@ class ServedRun:
 
     def provenance(self) -> Provenance:
         """The engine's version as the server reports it (vLLM's GET /version)."""
-        version = self.version or server_version(self.server_url)
+        version = self.version or server_version(self.server_url, self.config.auth_headers())
         return provenance_for("vllm" if self.server is not None else "openai-compatible", version)
 
     def compile(
@@ -164,24 +167,40 @@ class ServedRun:
         return notes
 
 
-def _healthy(server_url: str) -> bool:
+def _require_reachable(base_url: str, timeout_s: float = 10.0) -> None:
+    """Fail at once, before any request is prepared, when nothing listens at the endpoint."""
+    import socket
+
+    from joulelens.workloads import Endpoint
+
+    endpoint = Endpoint.parse(base_url)
+    try:
+        socket.create_connection((endpoint.host, endpoint.port), timeout=timeout_s).close()
+    except OSError as exc:
+        raise EngineError(
+            f"cannot reach the endpoint {endpoint.server_url}: {exc.strerror or exc}; "
+            "is the server running?"
+        ) from exc
+
+
+def _healthy(server_url: str, headers: dict[str, str]) -> bool:
     import httpx
 
     for path in ("/health", "/v1/models"):
         try:
-            if httpx.get(f"{server_url}{path}", timeout=5.0).status_code == 200:
+            if httpx.get(f"{server_url}{path}", headers=headers, timeout=5.0).status_code == 200:
                 return True
         except httpx.HTTPError:
             continue
     return False
 
 
-def server_version(server_url: str) -> str | None:
+def server_version(server_url: str, headers: dict[str, str]) -> str | None:
     """vLLM answers GET /version; other servers may not (then the version is unknown)."""
     import httpx
 
     try:
-        response = httpx.get(f"{server_url}/version", timeout=5.0)
+        response = httpx.get(f"{server_url}/version", headers=headers, timeout=5.0)
         if response.status_code == 200:
             version = response.json().get("version")
             return str(version) if version else None

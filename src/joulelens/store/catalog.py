@@ -1,16 +1,25 @@
 """The DuckDB catalog: an index over the run files, rebuildable from them at any time.
 
+It also lists the run files that could not be indexed (``problems``: set aside in
+quarantine, or written by a newer joulelens), so that opening the store does not read them
+again and ``store info``/``store doctor`` can name them.
+
 Scalar record fields become typed columns (for filtering and SQL analysis); the whole record
 is kept as JSON so readers get exactly what the run file holds.
 """
 
 from __future__ import annotations
 
-import contextlib
+import os
+import re
+import secrets
+import shutil
+import threading
 import types
 import typing
-from collections.abc import Iterable, Mapping, Sequence
-from enum import Enum
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +27,7 @@ import duckdb
 
 from joulelens.errors import StoreError
 from joulelens.records import SCHEMA_VERSION, RunRecord
+from joulelens.store.files import pid_alive
 
 CATALOG_VERSION = 3  # bump when columns change; an older catalog is rebuilt from the files
 
@@ -70,43 +80,182 @@ def catalog_row(record: RunRecord, file_mtime_ns: int | None = None) -> dict[str
     return row
 
 
+_STAMPS_SQL = (
+    "SELECT run_id, file_mtime_ns FROM runs UNION ALL SELECT run_id, file_mtime_ns FROM problems"
+)
+
+
+class CatalogState(StrEnum):
+    CURRENT = "current"
+    MISSING = "missing"
+    CORRUPT = "corrupt"  # not a DuckDB file, or tables missing: rebuilt from the files
+    OUTDATED = "outdated"  # another catalog or schema version: rebuilt from the files
+
+
 class Catalog:
-    """Short-lived DuckDB connections: open, do one thing, close (so other processes can read)."""
+    """The catalog is a series of immutable snapshots: ``catalog.duckdb`` is a symbolic link
+    to the current one (``catalog-<pid>-<hex>.duckdb``). A writer (holding the store's write
+    lock) copies the current snapshot, changes the copy and swings the link to it, so readers
+    always see a whole snapshot and never meet a lock held by a writer. Because a snapshot
+    never changes, a process keeps one read-only connection to it until the link moves."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, schema_version: int = SCHEMA_VERSION):
         self.path = path
+        self.schema_version = schema_version
 
-    def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    def snapshot(self) -> Path | None:
+        """The file the catalog currently is (None when missing or a dangling link)."""
         try:
-            return duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.Error as exc:
-            raise StoreError(f"cannot open catalog {self.path}: {exc}") from exc
+            target = Path(os.path.realpath(self.path))
+            return target if target.is_file() else None
+        except OSError:
+            return None
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """A read-only cursor on the current snapshot (close it; the connection stays)."""
+        for attempt in range(3):
+            target = self.snapshot()
+            if target is None:
+                raise StoreError(f"no catalog at {self.path}")
+            try:
+                return _reader(self.path, target).cursor()
+            except duckdb.IOException as exc:
+                if attempt == 2 or target.exists():
+                    raise StoreError(f"cannot open catalog {self.path}: {exc}") from exc
+                # a writer published a newer snapshot and removed this one: look again
+            except duckdb.Error as exc:
+                raise StoreError(f"cannot open catalog {self.path}: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    def state(self) -> CatalogState:
+        return self.inspect()[0]
+
+    def inspect(self) -> tuple[CatalogState, dict[str, int | None]]:
+        """(state, indexed file stamps) in one read; stamps are empty unless current."""
+        if self.snapshot() is None:
+            return CatalogState.MISSING, {}
+        try:
+            with self.connect() as con:
+                got = con.execute("SELECT catalog_version, schema_version FROM meta").fetchone()
+                if got != (CATALOG_VERSION, self.schema_version):
+                    return CatalogState.OUTDATED, {}
+                rows = con.execute(_STAMPS_SQL).fetchall()
+        except (duckdb.Error, StoreError):
+            return CatalogState.CORRUPT, {}
+        return CatalogState.CURRENT, {run_id: stamp for run_id, stamp in rows}
 
     def is_current(self) -> bool:
-        if not self.path.exists():
-            return False
-        try:
-            with self.connect(read_only=True) as con:
-                got = con.execute("SELECT catalog_version, schema_version FROM meta").fetchone()
-        except (duckdb.Error, StoreError):
-            return False
-        return got == (CATALOG_VERSION, SCHEMA_VERSION)
+        return self.state() is CatalogState.CURRENT
 
-    def create(self) -> None:
-        """Drop and recreate the empty catalog."""
+    @contextmanager
+    def write(self, *, fresh: bool = False) -> Iterator[CatalogWriter]:
+        """A writable copy of the catalog (empty if ``fresh`` or the catalog is unusable),
+        published when the block succeeds; on error the catalog is left as it was.
+
+        The caller holds the store's write lock.
+        """
+        folder = self.path.parent
+        stem = self.path.name.removesuffix(".duckdb")
+        new = folder / f"{stem}-{os.getpid()}-{secrets.token_hex(6)}.duckdb"
+        old = self.snapshot()
+        try:
+            if not fresh and old is not None and self.state() is CatalogState.CURRENT:
+                shutil.copyfile(old, new)
+            else:
+                fresh = True
+            con = duckdb.connect(str(new))
+        except (OSError, duckdb.Error) as exc:
+            _remove(new)
+            raise StoreError(f"cannot write catalog {self.path}: {exc}") from exc
+        try:
+            writer = CatalogWriter(con, self.path)
+            if fresh:
+                writer.reset(self.schema_version)
+            yield writer
+            con.execute("CHECKPOINT")
+            con.close()
+            link = folder / f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.lnk"
+            os.symlink(new.name, link)
+            os.replace(link, self.path)  # the one atomic step that publishes the snapshot
+        except BaseException:
+            con.close()
+            _remove(new)
+            raise
+        if old is not None and old.parent == folder and old.name.startswith(f"{stem}-"):
+            _remove(old)  # a generation file (never the link itself, nor a legacy file)
+
+    def remove_stale_copies(self) -> None:
+        """Snapshots and links left by writers that died before publishing them."""
+        current = self.snapshot()
+        stem = self.path.name.removesuffix(".duckdb")
+        leftovers = [
+            *self.path.parent.glob(f"{stem}-*-*.duckdb*"),
+            *self.path.parent.glob(f".{self.path.name}.*"),
+        ]
+        for entry in leftovers:
+            pid = next((int(p) for p in re.split(r"[-.]", entry.name) if p.isdigit()), None)
+            if entry != current and pid is not None and not pid_alive(pid):
+                entry.unlink(missing_ok=True)
+
+    # -- reading (read-only connections to the current snapshot) --------------------------
+    def _read(self, query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        try:
+            with self.connect() as con:
+                return con.execute(query, params or []).fetchall()
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot read catalog {self.path}: {exc}") from exc
+
+    def run_ids(self) -> set[str]:
+        return {r[0] for r in self._read("SELECT run_id FROM runs")}
+
+    def file_stamps(self) -> dict[str, int | None]:
+        """Run id -> the run file's mtime (ns) when it was indexed (runs and problems)."""
+        return {run_id: stamp for run_id, stamp in self._read(_STAMPS_SQL)}
+
+    def count(self) -> int:
+        return int(self._read("SELECT count(*) FROM runs")[0][0])
+
+    def problems(self) -> list[tuple[str, str, str]]:
+        """(run id, kind, reason) of run files that could not be indexed."""
+        rows = self._read("SELECT run_id, kind, reason FROM problems ORDER BY run_id")
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def select_records(self, where: str, params: list[Any], order: str) -> list[str]:
+        sql = f"SELECT record FROM runs WHERE {where} ORDER BY {order}"
+        return [r[0] for r in self._read(sql, params)]
+
+    def sql(self, query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Read-only SQL over the ``runs`` table, for analysis and power users."""
+        with self.connect() as con:
+            return con.execute(query, params or []).fetchall()
+
+
+class CatalogWriter:
+    """Changes to a private copy of the catalog (see :meth:`Catalog.write`)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path):
+        self.con = con
+        self.path = path
+
+    def reset(self, schema_version: int) -> None:
+        """Drop and recreate the empty tables."""
         cols = {**COLUMNS, **DERIVED_COLUMNS, "record": "JSON"}
         ddl = ", ".join(f'"{name}" {sql}' for name, sql in cols.items())
-        with self.connect() as con:
-            con.execute("DROP TABLE IF EXISTS runs")
-            con.execute("DROP TABLE IF EXISTS meta")
-            con.execute(f"CREATE TABLE runs ({ddl}, PRIMARY KEY (run_id))")
-            con.execute("CREATE TABLE meta (catalog_version INTEGER, schema_version INTEGER)")
-            con.execute("INSERT INTO meta VALUES (?, ?)", [CATALOG_VERSION, SCHEMA_VERSION])
+        con = self.con
+        for table in ("runs", "problems", "meta"):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+        con.execute(f"CREATE TABLE runs ({ddl}, PRIMARY KEY (run_id))")
+        con.execute(
+            "CREATE TABLE problems (run_id VARCHAR PRIMARY KEY, file_mtime_ns BIGINT, "
+            "kind VARCHAR, reason VARCHAR)"
+        )
+        con.execute("CREATE TABLE meta (catalog_version INTEGER, schema_version INTEGER)")
+        con.execute("INSERT INTO meta VALUES (?, ?)", [CATALOG_VERSION, schema_version])
 
     def upsert(
         self, records: Iterable[RunRecord], file_mtimes_ns: Mapping[str, int] | None = None
     ) -> int:
-        """Insert or replace rows, all or nothing; ``file_mtimes_ns`` maps run id -> mtime."""
+        """Insert or replace rows; ``file_mtimes_ns`` maps run id -> mtime."""
         import pyarrow as pa
 
         stamps = file_mtimes_ns or {}
@@ -116,44 +265,57 @@ class Catalog:
         names = [*COLUMNS, *DERIVED_COLUMNS, "record"]
         table = pa.Table.from_pylist(rows, schema=_arrow_schema(names))
         quoted = ", ".join(f'"{n}"' for n in names)
-        with self.connect() as con:
-            con.register("incoming", table)
-            try:
-                con.execute("BEGIN TRANSACTION")
-                con.execute("DELETE FROM runs WHERE run_id IN (SELECT run_id FROM incoming)")
-                con.execute(f"INSERT INTO runs ({quoted}) SELECT {quoted} FROM incoming")
-                con.execute("COMMIT")
-            except duckdb.Error as exc:
-                with contextlib.suppress(duckdb.Error):
-                    con.execute("ROLLBACK")
-                raise StoreError(f"cannot index runs in {self.path}: {exc}") from exc
+        try:
+            self.con.register("incoming", table)
+            self.con.execute("DELETE FROM runs WHERE run_id IN (SELECT run_id FROM incoming)")
+            self.con.execute("DELETE FROM problems WHERE run_id IN (SELECT run_id FROM incoming)")
+            self.con.execute(f"INSERT INTO runs ({quoted}) SELECT {quoted} FROM incoming")
+            self.con.unregister("incoming")
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot index runs in {self.path}: {exc}") from exc
         return len(rows)
 
     def delete(self, run_ids: Sequence[str]) -> None:
-        if not run_ids:
-            return
-        with self.connect() as con:
-            con.execute("DELETE FROM runs WHERE run_id IN (SELECT unnest(?))", [list(run_ids)])
-
-    def run_ids(self) -> set[str]:
-        with self.connect(read_only=True) as con:
-            return {r[0] for r in con.execute("SELECT run_id FROM runs").fetchall()}
+        if run_ids:
+            ids = [list(run_ids)]
+            self.con.execute("DELETE FROM runs WHERE run_id IN (SELECT unnest(?))", ids)
+            self.con.execute("DELETE FROM problems WHERE run_id IN (SELECT unnest(?))", ids)
 
     def file_stamps(self) -> dict[str, int | None]:
-        """Run id -> the run file's mtime (ns) when it was indexed."""
-        with self.connect(read_only=True) as con:
-            rows = con.execute("SELECT run_id, file_mtime_ns FROM runs").fetchall()
-        return {run_id: stamp for run_id, stamp in rows}
+        return {run_id: stamp for run_id, stamp in self.con.execute(_STAMPS_SQL).fetchall()}
 
     def select_records(self, where: str, params: list[Any], order: str) -> list[str]:
-        with self.connect(read_only=True) as con:
-            sql = f"SELECT record FROM runs WHERE {where} ORDER BY {order}"
-            return [r[0] for r in con.execute(sql, params).fetchall()]
+        sql = f"SELECT record FROM runs WHERE {where} ORDER BY {order}"
+        return [r[0] for r in self.con.execute(sql, params).fetchall()]
 
-    def sql(self, query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        """Read-only SQL over the ``runs`` table, for analysis and power users."""
-        with self.connect(read_only=True) as con:
-            return con.execute(query, params or []).fetchall()
+    def set_problem(self, run_id: str, file_mtime_ns: int | None, kind: str, reason: str) -> None:
+        self.delete([run_id])
+        self.con.execute(
+            "INSERT INTO problems VALUES (?, ?, ?, ?)", [run_id, file_mtime_ns, kind, reason]
+        )
+
+
+def _remove(snapshot: Path) -> None:
+    snapshot.unlink(missing_ok=True)
+    snapshot.with_name(snapshot.name + ".wal").unlink(missing_ok=True)
+
+
+# One read-only connection per catalog, per process, to its current snapshot: snapshots
+# never change, so the connection stays right until the catalog link moves on.
+_READERS: dict[Path, tuple[Path, tuple[int, int], duckdb.DuckDBPyConnection]] = {}
+_READERS_LOCK = threading.Lock()
+
+
+def _reader(link: Path, target: Path) -> duckdb.DuckDBPyConnection:
+    info = target.stat()
+    key = (info.st_ino, info.st_mtime_ns)
+    with _READERS_LOCK:
+        cached = _READERS.get(link)
+        if cached is not None and cached[0] == target and cached[1] == key:
+            return cached[2]
+        con = duckdb.connect(str(target), read_only=True)
+        _READERS[link] = (target, key, con)  # the previous one closes with its last cursor
+        return con
 
 
 def _arrow_schema(names: list[str]) -> Any:

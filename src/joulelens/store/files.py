@@ -81,7 +81,7 @@ _STAGING = re.compile(r"^\.(?P<final>.+?)\.(?:(?P<pid>\d+)\.)?[^.]+\.staging$")
 _TRASH = re.compile(r"^\.(?P<final>.+)\.old-(?P<pid>\d+)(?:-[0-9a-f]+)?$")
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except (ProcessLookupError, OverflowError):
@@ -106,12 +106,12 @@ def remove_stale_staging(root: Path) -> int:
         if not name.startswith("."):
             continue
         if (match := _STAGING.match(name)) is not None:
-            if match["pid"] is not None and _alive(int(match["pid"])):
+            if match["pid"] is not None and pid_alive(int(match["pid"])):
                 continue
             shutil.rmtree(entry, ignore_errors=True)
             removed += 1
         elif (match := _TRASH.match(name)) is not None:
-            if _alive(int(match["pid"])):
+            if pid_alive(int(match["pid"])):
                 continue
             final = root / match["final"]
             if final.exists():

@@ -7,10 +7,11 @@ consume; diffusion tasks turn them into plain prompt strings.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from joulelens.errors import InputError
 from joulelens.records import RunKind
@@ -33,6 +34,33 @@ DEFAULT_TEMPERATURE = 0.8
 DEFAULT_TOP_P = 0.95
 BUILTIN_SOURCE = "builtin"
 PUBLIC_SOURCE = "public"
+
+
+class RequestPlan(Sequence[LoadRequest]):
+    """``size`` requests cycling through one request per distinct prompt (``templates``):
+    each is made when read, so memory grows with the prompts, not with ``size``."""
+
+    def __init__(self, name: str, templates: tuple[LoadRequest, ...], count: int):
+        self.name, self.templates, self.size = name, templates, count
+
+    def __len__(self) -> int:
+        return self.size
+
+    @overload
+    def __getitem__(self, index: int) -> LoadRequest: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[LoadRequest]: ...
+
+    def __getitem__(self, index: int | slice) -> LoadRequest | list[LoadRequest]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self.size))]
+        if index < 0:
+            index += self.size
+        if not 0 <= index < self.size:
+            raise IndexError(index)
+        template = self.templates[index % len(self.templates)]
+        return dataclasses.replace(template, request_id=f"{self.name}-{index:05d}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,11 +150,14 @@ class Task:
         max_tokens: int | None = None,
         fim_format: FimFormat | None = None,
         seed: int | None = None,
-    ) -> list[LoadRequest]:
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> RequestPlan:
         """``num_requests`` requests cycling through ``items`` (shuffled first with a seed).
 
         ``max_tokens`` lowers the task's output cap (never raises it); ``fim_format`` is the
-        model's FIM markers for code completion (default: Qwen's).
+        model's FIM markers for code completion (default: Qwen's); ``extra_body`` fields win
+        over the task's sampling defaults. The result is a sequence that makes each request
+        when it is read, so its memory does not grow with ``num_requests``.
         """
         if self.is_diffusion or self.api is None:
             raise InputError(
@@ -139,31 +170,34 @@ class Task:
             if max_tokens < 1:
                 raise InputError("must be at least 1", field="max_tokens")
             cap = max_tokens if cap is None else min(cap, max_tokens)
-        body = self.sampling_body()
-        requests = []
-        for i, item in enumerate(repeat_to(items, num_requests, seed)):
-            request_id = f"{self.name}-{i:05d}"
-            if self.api == "completions":
-                fmt = fim_format or DEFAULT_FIM
-                if item.prefix is None:
-                    raise InputError("code completion needs prompts with a prefix", field="prefix")
-                prompt = fmt.render(item.prefix, item.suffix or "")
-                requests.append(
-                    LoadRequest.completion(
-                        prompt, max_tokens=cap, extra_body=body, request_id=request_id
-                    )
-                )
-            else:
-                requests.append(
-                    LoadRequest(
-                        "chat",
-                        messages=self._messages(item),
-                        max_tokens=cap,
-                        extra_body=body,
-                        request_id=request_id,
-                    )
-                )
-        return requests
+        body = {**self.sampling_body(), **(extra_body or {})}
+        order = repeat_to(items, min(num_requests, len(items)), seed)
+        if self.api == "completions" and any(item.prefix is None for item in order):
+            raise InputError("code completion needs prompts with a prefix", field="prefix")
+        templates = tuple(self.make_request(item, "", cap, fim_format, body) for item in order)
+        return RequestPlan(self.name, templates, num_requests)
+
+    def make_request(
+        self,
+        item: PromptItem,
+        request_id: str,
+        max_tokens: int | None,
+        fim_format: FimFormat | None,
+        body: Mapping[str, Any],
+    ) -> LoadRequest:
+        if self.api == "completions":
+            fmt = fim_format or DEFAULT_FIM
+            prompt = fmt.render(item.prefix or "", item.suffix or "")
+            return LoadRequest.completion(
+                prompt, max_tokens=max_tokens, extra_body=body, request_id=request_id
+            )
+        return LoadRequest(
+            "chat",
+            messages=self._messages(item),
+            max_tokens=max_tokens,
+            extra_body=body,
+            request_id=request_id,
+        )
 
     def _messages(self, item: PromptItem) -> tuple[Mapping[str, Any], ...]:
         messages: list[Mapping[str, Any]] = []

@@ -3,8 +3,27 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 
 from joulelens.workloads.config import ArrivalConfig
+
+
+def arrival_offsets(config: ArrivalConfig, count: int) -> Iterator[float]:
+    """The offsets of :func:`arrival_offsets_s` one at a time (memory independent of count)."""
+    if count <= 0:
+        return
+    yield 0.0
+    if config.rate_per_s is None:
+        for _ in range(1, count):
+            yield 0.0
+        return
+    rng = random.Random(config.seed)
+    shape = 1.0 / (config.cv * config.cv)
+    scale = 1.0 / (config.rate_per_s * shape)
+    t = 0.0
+    for _ in range(1, count):
+        t += rng.gammavariate(shape, scale)
+        yield t
 
 
 def arrival_offsets_s(config: ArrivalConfig, count: int) -> list[float]:
@@ -15,16 +34,4 @@ def arrival_offsets_s(config: ArrivalConfig, count: int) -> list[float]:
     a Poisson process). A private ``random.Random(seed)`` keeps schedules reproducible and
     independent of any other use of ``random``.
     """
-    if count <= 0:
-        return []
-    if config.rate_per_s is None:
-        return [0.0] * count
-    rng = random.Random(config.seed)
-    shape = 1.0 / (config.cv * config.cv)
-    scale = 1.0 / (config.rate_per_s * shape)
-    offsets = [0.0] * count
-    t = 0.0
-    for i in range(1, count):
-        t += rng.gammavariate(shape, scale)
-        offsets[i] = t
-    return offsets
+    return list(arrival_offsets(config, count))

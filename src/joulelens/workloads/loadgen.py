@@ -2,7 +2,7 @@
 
 One event loop, one raw HTTP/1.1 connection per in-flight request (:mod:`.http1`), one
 :class:`~joulelens.measure.events.RequestTrace` per sent request. The send schedule comes
-from :func:`~joulelens.workloads.arrival.arrival_offsets_s`; an optional cap bounds the
+from :func:`~joulelens.workloads.arrival.arrival_offsets`; an optional cap bounds the
 requests in flight (a due request then waits for a free slot and is stamped when sent).
 
 Token accounting asks for continuous usage stats and steps down (continuous -> final
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from joulelens.errors import InputError, JoulelensError
 from joulelens.measure.clock import now_s
 from joulelens.measure.events import RequestTrace
-from joulelens.workloads.arrival import arrival_offsets_s
+from joulelens.workloads.arrival import arrival_offsets
 from joulelens.workloads.config import LoadConfig, LoadRequest, UsageMode
 from joulelens.workloads.http1 import ConnectionPool, ResponseProtocol, encode_post
 from joulelens.workloads.stream import StreamParser, excerpt, parse_unstreamed
@@ -136,7 +136,7 @@ class LoadRun:
         self.on_request_done = on_request_done
         self.usage_mode = config.usage
         self.continuous_usage = True
-        self._traces: list[RequestTrace | None] = [None] * len(requests)
+        self._traces: dict[int, RequestTrace] = {}  # by request index, as they are sent
         self._in_flight: dict[int, _InFlight] = {}
         self._headers = dict(config.headers)
         if config.api_key:
@@ -147,12 +147,12 @@ class LoadRun:
     @property
     def traces(self) -> list[RequestTrace]:
         """Traces of every request sent so far, in request order."""
-        return [trace for trace in self._traces if trace is not None]
+        return [self._traces[i] for i in sorted(self._traces)]
 
     async def run(self) -> list[RequestTrace]:
         count = len(self.requests)
         ensure_open_files(min(count, self.config.max_concurrency or count) + 64)
-        offsets = arrival_offsets_s(self.config.arrival, count)
+        offsets = arrival_offsets(self.config.arrival, count)
         slots = (
             asyncio.Semaphore(self.config.max_concurrency) if self.config.max_concurrency else None
         )
@@ -162,8 +162,8 @@ class LoadRun:
         start_s = now_s()
         cpu_before = _thread_schedstat()
         try:
-            for index, request in enumerate(self.requests):
-                delay_s = start_s + offsets[index] - now_s()
+            for index, (request, offset_s) in enumerate(zip(self.requests, offsets, strict=True)):
+                delay_s = start_s + offset_s - now_s()
                 if delay_s > 0:
                     await asyncio.sleep(delay_s)
                 if slots is not None:

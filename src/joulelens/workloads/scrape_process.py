@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -29,13 +30,18 @@ from joulelens.workloads.prometheus import HistogramCounts, ScrapeValues, parse_
 
 # Local servers are scraped directly, whatever proxy the environment names.
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+# Request headers (JSON object) for a server that wants an API key on /metrics too.
+HEADERS_ENV = "JOULELENS_SCRAPE_HEADERS"
 
 
-def scrape_once(url: str, timeout_s: float) -> tuple[float, ScrapeValues | None, str | None]:
+def scrape_once(
+    url: str, timeout_s: float, headers: dict[str, str] | None = None
+) -> tuple[float, ScrapeValues | None, str | None]:
     """(time, values, error reason): exactly one of values and reason is set."""
     sent_s = now_s()
     try:
-        with _opener.open(url, timeout=timeout_s) as response:
+        request = urllib.request.Request(url, headers=headers or {})
+        with _opener.open(request, timeout=timeout_s) as response:
             text = response.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         return (sent_s + now_s()) / 2, None, f"{url} answered HTTP {exc.code}"
@@ -71,7 +77,12 @@ def values_from_json(obj: dict[str, Any]) -> ScrapeValues:
 
 
 def scrape_loop(
-    url: str, interval_s: float, timeout_s: float, out: TextIO, stop: threading.Event
+    url: str,
+    interval_s: float,
+    timeout_s: float,
+    out: TextIO,
+    stop: threading.Event,
+    headers: dict[str, str] | None = None,
 ) -> None:
     """Scrape on a fixed schedule (``start + k * interval``, missed ticks skipped) until
     ``stop`` is set, then once more so a window can end at the stop time."""
@@ -80,7 +91,7 @@ def scrape_loop(
     while True:
         # The last scrape must start after the stop request, not merely finish after it.
         stopping = stop.is_set()
-        t_s, values, reason = scrape_once(url, timeout_s)
+        t_s, values, reason = scrape_once(url, timeout_s, headers)
         line: dict[str, Any] = {"t": t_s}
         if values is not None:
             line["values"] = values_to_json(values)
@@ -109,7 +120,8 @@ def main() -> None:
 
     threading.Thread(target=wait_for_eof, daemon=True).start()
     with contextlib.suppress(BrokenPipeError):  # the parent went away
-        scrape_loop(args.url, args.interval_s, args.timeout_s, sys.stdout, stop)
+        headers = json.loads(os.environ.pop(HEADERS_ENV, "{}") or "{}")
+        scrape_loop(args.url, args.interval_s, args.timeout_s, sys.stdout, stop, headers)
 
 
 if __name__ == "__main__":

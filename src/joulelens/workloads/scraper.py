@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import threading
 from array import array
 from bisect import bisect_left, bisect_right
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -32,7 +34,7 @@ from joulelens.workloads.prometheus import (
     counter_name,
     window_histogram,
 )
-from joulelens.workloads.scrape_process import values_from_json
+from joulelens.workloads.scrape_process import HEADERS_ENV, values_from_json
 
 METRIC_ALIASES: dict[str, tuple[str, ...]] = {
     "running": ("vllm:num_requests_running", "sglang:num_running_reqs"),
@@ -97,8 +99,10 @@ class MetricsScraper:
         timeout_s: float = 5.0,
         path: str = "/metrics",
         start_timeout_s: float = 30.0,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.url = server_url.rstrip("/") + path
+        self._headers = dict(headers or {})  # e.g. Authorization; reaches the child by env
         self.interval_s = interval_s
         self.timeout_s = timeout_s
         self.start_timeout_s = start_timeout_s
@@ -124,8 +128,11 @@ class MetricsScraper:
         entry = "from joulelens.workloads.scrape_process import main; main()"
         argv = [sys.executable, "-c", entry, self.url]
         argv += ["--interval-s", str(self.interval_s), "--timeout-s", str(self.timeout_s)]
+        env = None
+        if self._headers:  # never on the command line, where any user can read it
+            env = {**os.environ, HEADERS_ENV: json.dumps(self._headers)}
         self._proc = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, env=env
         )
         self._reader = threading.Thread(target=self._read, name="metrics-scraper", daemon=True)
         self._reader.start()

@@ -103,16 +103,20 @@ def deploy(c: Candidate, facility: Facility) -> Deployment | None:
     """The arithmetic for one configuration; None when it lacks power or throughput."""
     if c.throughput_units_per_sec is None or c.throughput_units_per_sec <= 0:
         return None
+    if c.num_gpus < 1:
+        return None  # a CPU run: no GPUs to fill a facility with
     if facility.power_basis is PowerBasis.TDP:
         spec = gpu_spec(c.gpu)
         if spec is None:
             return None
         gpu_w = spec.tdp_watts * c.num_gpus
     else:
-        if not c.power_watts:
-            return None
+        if c.power_watts is None or c.power_watts <= 0:
+            return None  # no reading, or a broken sensor's
         gpu_w = c.power_watts
     replica_w = (gpu_w + facility.host_watts_per_gpu * c.num_gpus) * facility.pue
+    if not replica_w > 0:
+        return None
     replicas = math.floor(facility.power_watts / replica_w)
     throughput = replicas * c.throughput_units_per_sec
     used_w = replicas * replica_w

@@ -69,7 +69,8 @@ def gpu_generation(index: RunIndex, old: str = "H100", new: str = "B200") -> Fin
             only_ids: list[str] = []
             for task in tasks:
                 models = sorted(
-                    {(r.model_id, r.weight_precision) for r in index.by_task.get(task, [])}
+                    {(r.model_id, r.weight_precision) for r in index.by_task.get(task, [])},
+                    key=lambda mp: (mp[0], mp[1] or ""),  # a failed run may lack a precision
                 )
                 for model_id, _precision in models:
                     runs = index.by_model_task[(model_id, task)]

@@ -48,6 +48,9 @@ def task_energy(index: RunIndex, gpu: str = "B200") -> Finding:
             f.put(f"{base}.mean_energy_per_generation_joules", gen, ids)
             continue
         tok = [r for r in runs if r.avg_output_len and r.energy_per_request_joules]
+        if not tok:
+            f.notes.append(f"{task}: no run with output lengths and energy per response; left out")
+            continue
         m = {
             "out": statistics.fmean(r.avg_output_len or 0 for r in tok),
             "tok": statistics.fmean(r.energy_per_token_joules or 0 for r in tok),
