@@ -1,5 +1,5 @@
 """joulelens starting real vLLM (``--engine vllm``): failures. (Start, health, stop and the
-records of good runs are checked on the sweep in ``test_sweep.py``.)"""
+records of good runs are checked on the sweep in ``test_vllm_sweep.py``.)"""
 
 from __future__ import annotations
 
