@@ -16,11 +16,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--model", required=True)
+    parser.add_argument("--model")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--max-num-seqs", type=int, required=True)
-    args, _ = parser.parse_known_args()
+    argv = sys.argv[1:]
+    # As `vllm serve MODEL ...` (the CLI) or `--model MODEL ...` (python -m the API server).
+    model_tag = argv[1] if len(argv) > 1 and argv[0] == "serve" else None
+    args, _ = parser.parse_known_args(argv[2:] if model_tag else argv)
+    args.model = args.model or model_tag
+    if not args.model:
+        parser.error("a model is required (vllm serve MODEL, or --model MODEL)")
     mode = os.environ.get("FAKE_VLLM_MODE", "ok")
     print(f"INFO starting fake vllm for {args.model} max_num_seqs={args.max_num_seqs}", flush=True)
     if mode == "leak":
