@@ -12,7 +12,7 @@ import typer
 from planning_helpers import llm_sweep
 from typer.testing import CliRunner
 
-from joulelens.cli import planning
+from joulelens.cli import advise, planning, predict
 from joulelens.errors import AnalysisError, InputError
 from joulelens.records import RunRecord
 from joulelens.store import Store
@@ -23,7 +23,8 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def app() -> typer.Typer:
     app = typer.Typer()
-    planning.register(app)
+    for module in (planning, predict, advise):
+        module.register(app)
     return app
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import typer
 
 from joulelens import __version__
-from joulelens.cli import data, demo, diagnosis, measure, planning, report
+from joulelens.cli import advise, data, demo, diagnosis, measure, planning, predict, report
 from joulelens.errors import InputError, JoulelensError, RunNotFoundError
 
 DEBUG_ENV = "JOULELENS_DEBUG"
@@ -56,7 +56,7 @@ def _root(
     """joulelens: where do the joules go?"""
 
 
-for module in (demo, data, measure, diagnosis, planning, report):
+for module in (demo, data, measure, diagnosis, planning, predict, advise, report):
     module.register(app)
 
 
@@ -111,8 +111,9 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
     except JoulelensError as exc:
         _error(str(exc))
         return USAGE_EXIT if isinstance(exc, InputError | RunNotFoundError) else RUNTIME_EXIT
-    except BrokenPipeError:
-        _silence_stdout()  # `joulelens runs -f csv | head`: the reader left, nothing to say
+    except BrokenPipeError:  # `joulelens runs -f csv | head`: the reader left, nothing to say
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that the exit flush fails no more
         return RUNTIME_EXIT
     except Exception as exc:
         if debug:
@@ -128,7 +129,9 @@ def _first_positional(args: list[str]) -> int:
 def _error(message: str) -> None:
     from joulelens.cli.common import err_console
 
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True, markup=True)
+    err_console.print(
+        f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True, markup=True
+    )
 
 
 def _plain(line: str) -> None:
@@ -152,9 +155,7 @@ def _usage_error(exc: Any, args: list[str]) -> int:
     from typer._click import exceptions as click_exc
 
     message = exc.format_message().replace(": Value error, ", ": ")  # pydantic's prefix
-    if isinstance(exc, click_exc.BadParameter) and not isinstance(
-        exc, click_exc.MissingParameter
-    ):
+    if isinstance(exc, click_exc.BadParameter) and not isinstance(exc, click_exc.MissingParameter):
         value = _given_value(exc.param, args)
         if value is not None and repr(value) not in message:
             message = f"{message} (got {value!r})"
