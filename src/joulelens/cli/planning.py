@@ -101,7 +101,7 @@ def emit(
 def notes(fmt: Format, lines: Sequence[str]) -> None:
     if fmt is Format.table:
         for line in lines:
-            console.print(line, soft_wrap=True, highlight=False)
+            console.print(line, highlight=False)  # wraps at words, so ids stay whole
 
 
 Row = tuple[str, Candidate | None]
