@@ -178,3 +178,15 @@ def test_own_sweep_end_says_the_next_batch_was_not_measured(llm_run) -> None:
     first = report.batch_explanation.split(";")[0]
     assert "no larger batch was tried" in first or "has not been measured" in first
     assert "was unstable" not in first
+
+
+def test_a_batch_of_one_was_set_to_one(llm_run) -> None:
+    """B = 1 is the setting, not an unclear limit, even when every larger batch is unstable."""
+    one = llm_run("b1", 0.7, 1, stable=False, unstable_reasons=["outputs truncated"])
+    four = llm_run("b4", 0.4, 4, stable=False, unstable_reasons=["outputs truncated"])
+    report = why(one, [one, four])
+    assert report.batch_stop is BatchStop.CAP_CHOSEN
+    assert "set to 1" in report.batch_explanation
+    from joulelens.analysis.render import batch_phrase
+
+    assert batch_phrase(report.batch_stop.value, 1) == "was set to 1 by max_num_seqs"

@@ -276,6 +276,11 @@ def _decide(
             f"batch {cap} is the largest in the store; diffusion batch limits (activation "
             "memory) are not modelled",
         )
+    if cap == 1:  # nothing can stop a batch of one but the setting itself
+        return BatchVerdict(
+            BatchStop.CAP_CHOSEN,
+            "max_num_seqs was set to 1: requests ran one at a time, so the batch could not grow",
+        )
     if not pos.largest and not pos.partial:
         top = max(r.batch or 0 for r in pos.larger_stable)
         return BatchVerdict(
