@@ -190,3 +190,13 @@ def test_a_batch_of_one_was_set_to_one(llm_run) -> None:
     from joulelens.analysis.render import batch_phrase
 
     assert batch_phrase(report.batch_stop.value, 1) == "was set to 1 by max_num_seqs"
+
+
+def test_own_largest_batch_that_filled_its_cap_is_the_sweep_end(llm_run) -> None:
+    """The demo's batch 16: the sweep stopped there, not an unclear limit."""
+    truncated = {"stable": False, "unstable_reasons": ["95% of outputs hit the token cap"]}
+    small = llm_run("s", 0.3, 4, **truncated)
+    top = llm_run("t", 0.2, 16, fill=0.9, **truncated)
+    report = why(top, [small, top])
+    assert report.batch_stop is BatchStop.SWEEP_END
+    assert "filled 90% of it" in report.batch_explanation

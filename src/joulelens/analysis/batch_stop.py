@@ -318,6 +318,17 @@ def _decide(
         return BatchVerdict(
             BatchStop.MEMORY_BOUND, f"memory-bound: {detail}; {missing}", "KV-cache memory"
         )
+    filled = pos.fill is not None and pos.fill >= BATCH_STABLE_FRACTION
+    family_bigger = family is not None and family.values["ratio"] >= FAMILY_TEXT_BATCH_RATIO
+    nothing_else = mem.verdict is MemoryVerdict.UNKNOWN and not family_bigger
+    if not pos.published and pos.largest and not pos.larger_bad and filled and nothing_else:
+        # Our own sweep simply stopped here: the batch filled the cap it was given, and no
+        # memory figure or sibling model suggests a limit.
+        return BatchVerdict(
+            BatchStop.SWEEP_END,
+            f"no larger batch was tried: max_num_seqs {cap} is the largest measured, and its "
+            f"running batch filled {pos.fill:.0%} of it",
+        )
     return _not_memory(record, pos, mem, family, missing)
 
 

@@ -177,9 +177,9 @@ def _write_text(text: str, output: Path | None) -> None:
 
 def gpu_label(num_gpus: int | None, gpu_model: str | None) -> str:
     """ "2x B200"; a CPU-only run reads "cpu", never "0x cpu"."""
-    if not num_gpus or (gpu_model or "").lower() == "cpu":
-        return gpu_model or "cpu" if not num_gpus else f"{num_gpus}x ?"
-    return f"{num_gpus}x {gpu_model or '?'}"
+    from joulelens.analysis.selection import hardware_label
+
+    return hardware_label(num_gpus or 0, gpu_model or ("cpu" if not num_gpus else "?"))
 
 
 def _stable_text(r: RunRecord) -> str:

@@ -167,6 +167,9 @@ function renderHeader() {
   $('cards').innerHTML = cards.map(function (c) {
     return '<div class="card"><b>' + esc(c[0]) + '</b><span>' + esc(c[1]) + '</span></div>';
   }).join('');
+  $('lb-energy').innerHTML = (m.energy_notes || []).map(function (n) {
+    return '<li>' + esc(n) + '</li>';
+  }).join('');
   $('footer').textContent = 'joulelens renders stored records; it never re-measures. ' +
     'Payload v' + P.version + '.';
 }
@@ -186,7 +189,7 @@ function fillControls() {
   setOptions($('ms-run'), P.measured.runs.map(function (r) { return r.run_id; }), null,
     function (id) {
       var run = P.measured.runs.filter(function (r) { return r.run_id === id; })[0];
-      return run.label + ' · ' + id;
+      return run.label + (run.stable === false ? ' · unstable' : '') + ' · ' + id;
     });
 }
 
