@@ -80,6 +80,7 @@ class CpuTimeMeter:
         self.tree_refresh_s = tree_refresh_s
         self._roots: list[Any] = []
         self.pids: tuple[int, ...] = ()
+        self.exited: set[int] = set()  # followed processes that ended while measured
         # Processes followed and their CPU seconds last seen, keyed by (pid, create time)
         # so a reused pid is a new process.
         self._processes: dict[tuple[int, float], Any] = {}
@@ -128,8 +129,8 @@ class CpuTimeMeter:
         for root in self._roots:
             try:
                 children += root.children(recursive=True)
-            except psutil.Error as exc:
-                raise MeterError(f"{self.name}: lost process {root.pid}: {exc}") from exc
+            except psutil.Error:
+                continue  # exited: its time so far stays counted, the engine reports why
         for child in children:
             try:
                 key = (child.pid, child.create_time())
@@ -147,9 +148,9 @@ class CpuTimeMeter:
         for key, process in list(self._processes.items()):
             try:
                 times = process.cpu_times()
-            except self._psutil.Error as exc:
+            except self._psutil.Error:
                 if any(process is root for root in self._roots):
-                    raise MeterError(f"{self.name}: lost process {process.pid}: {exc}") from exc
+                    self.exited.add(process.pid)
                 del self._processes[key]  # exited: its time up to our last read is counted
                 continue
             seen[key] = times.user + times.system
@@ -201,7 +202,11 @@ class CpuTimeMeter:
         )
 
     def window_warnings(self, start_s: float, end_s: float) -> tuple[str, ...]:
-        return ()
+        return tuple(
+            f"{self.name}: process {pid} exited while measured; its CPU time after its last "
+            "read is not counted"
+            for pid in sorted(self.exited)
+        )
 
     def begin_window(self, name: str) -> None:
         self._windows.begin(name)
