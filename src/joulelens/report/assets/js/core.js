@@ -83,7 +83,9 @@ function plot(div, traces, layout) {
 }
 function isDiffusionTask(task) { return TASKS[task] && TASKS[task].kind === 'diffusion'; }
 function unitOf(task) { return TASKS[task] ? TASKS[task].unit : 'unit'; }
-function setupOf(r) { return (r.gpu || '?') + ' ×' + r.num_gpus; }
+function setupOf(r) {  // "B200 ×2"; a CPU run is "cpu", not "cpu ×0"
+  return r.num_gpus ? (r.gpu || '?') + ' ×' + r.num_gpus : (r.gpu || 'cpu');
+}
 var SETUP_COLORS = {
   'H100 ×1': '#93c5fd', 'H100 ×2': '#3b82f6', 'H100 ×4': '#1d4ed8', 'H100 ×8': '#1e3a8a',
   'B200 ×1': '#fdba74', 'B200 ×2': '#f97316', 'B200 ×4': '#c2410c', 'B200 ×8': '#7c2d12'
