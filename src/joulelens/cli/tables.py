@@ -64,7 +64,7 @@ def fit_table(
         widths = _wrap_widths(cols, cells, chosen, console.width) or {}
         for level in sorted({cols[i].priority for i in keep} - {0}):
             trial = sorted(chosen + [i for i in keep if cols[i].priority == level])
-            fitted = _wrap_widths(cols, cells, trial, console.width)
+            fitted = _wrap_widths(cols, cells, trial, console.width, roomy=True)
             if fitted is None:
                 hidden += [cols[i].header for i in keep if cols[i].priority >= level]
                 break
@@ -127,6 +127,7 @@ def _table(
 
 GAP = 2  # divider plus one space of padding
 DEFAULT_MIN_WRAP = 8
+ROOMY_WRAP = 20
 
 
 def _natural(cols: Sequence[Col[Any]], cells: list[list[str]], i: int, *, full: bool) -> int:
@@ -136,18 +137,31 @@ def _natural(cols: Sequence[Col[Any]], cells: list[list[str]], i: int, *, full: 
 
 
 def _wrap_widths(
-    cols: Sequence[Col[Any]], cells: list[list[str]], keep: list[int], width: int
+    cols: Sequence[Col[Any]],
+    cells: list[list[str]],
+    keep: list[int],
+    width: int,
+    *,
+    roomy: bool = False,
 ) -> dict[int, int] | None:
     """Widths for the wrapping columns so that ``keep`` fits ``width``; None if it cannot.
 
     Ids and numbers keep their natural width; the wrapping columns share what is left,
-    the widest giving way first, none below its ``min_width``.
+    the widest giving way first, none below its ``min_width`` (with ``roomy``, used for
+    optional columns, none below ``ROOMY_WRAP``: a name in three lines is worse than a
+    column left to ``--wide``).
     """
     wraps = [i for i in keep if cols[i].wrap]
     fixed = {i: _natural(cols, cells, i, full=False) for i in keep if not cols[i].wrap}
     room = width - sum(fixed.values()) - GAP * (len(keep) - 1)
     natural = {i: _natural(cols, cells, i, full=True) for i in wraps}
-    least = {i: min(natural[i], cols[i].min_width or DEFAULT_MIN_WRAP) for i in wraps}
+    least = {
+        i: min(
+            natural[i],
+            max(cols[i].min_width or DEFAULT_MIN_WRAP, ROOMY_WRAP if roomy else 0),
+        )
+        for i in wraps
+    }
     if room < sum(least.values()):
         return None
 
