@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, SNAPSHOT_ENV
 from joulelens.cli.app import run_cli
 from joulelens.store import Store
+
+REPO = Path(__file__).resolve().parents[2]
+SNAPSHOT_ENV = "JOULELENS_MLENERGY_DATA"  # read by tests/conftest.py
 
 
 @pytest.fixture
