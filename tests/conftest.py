@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,15 @@ from joulelens.records import (
 from joulelens.store import STORE_ENV, Store
 
 REPO = Path(__file__).resolve().parents[1]
-PUBLIC_SNAPSHOT = REPO.parent / "shared" / "data" / "mlenergy-leaderboard-v3"
+# The ML.ENERGY Leaderboard v3 snapshot (index.json, tasks/, models/): wherever
+# $JOULELENS_MLENERGY_DATA points, else ../shared/data/... beside the clone.
+SNAPSHOT_ENV = "JOULELENS_MLENERGY_DATA"
+DEFAULT_SNAPSHOT = REPO.parent / "shared" / "data" / "mlenergy-leaderboard-v3"
+
+
+def public_snapshot_dir() -> Path:
+    given = os.environ.get(SNAPSHOT_ENV)
+    return Path(given).expanduser() if given else DEFAULT_SNAPSHOT
 
 
 @pytest.fixture
@@ -32,11 +42,31 @@ def tmp_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
     return Store(root)
 
 
+REAL_DATA_SKIP = "real-data test"
+_SKIP_LINE = inspect.currentframe().f_lineno  # type: ignore[union-attr]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Every real-data skip reported from one place, so ``-ra`` lists its reason once."""
+    report = yield
+    longrepr = report.longrepr
+    if report.skipped and isinstance(longrepr, tuple) and REAL_DATA_SKIP in str(longrepr[2]):
+        report.longrepr = (__file__, _SKIP_LINE, longrepr[2])
+    return report
+
+
 @pytest.fixture(scope="session")
 def public_snapshot() -> Path:
-    if not (PUBLIC_SNAPSHOT / "index.json").is_file():
-        pytest.skip("the public ML.ENERGY snapshot (../shared/data) is not present")
-    return PUBLIC_SNAPSHOT
+    """The public snapshot; every test on it skips, with one reason, where it is absent."""
+    path = public_snapshot_dir()
+    if not (path / "index.json").is_file():
+        where = f"${SNAPSHOT_ENV}={path}" if os.environ.get(SNAPSHOT_ENV) else str(path)
+        pytest.skip(
+            f"{REAL_DATA_SKIP}s skipped: no ML.ENERGY Leaderboard v3 snapshot (index.json) "
+            f"at {where}; set {SNAPSHOT_ENV} to its directory"
+        )
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import typer
 from planning_helpers import llm_sweep
 from typer.testing import CliRunner
 
-from joulelens.cli import planning
+from joulelens.cli import advise, planning, predict
 from joulelens.errors import AnalysisError, InputError
 from joulelens.records import RunRecord
 from joulelens.store import Store
@@ -23,7 +23,8 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def app() -> typer.Typer:
     app = typer.Typer()
-    planning.register(app)
+    for module in (planning, predict, advise):
+        module.register(app)
     return app
 
 
@@ -178,3 +179,21 @@ def test_commands_work_on_joulelens_runs(app: typer.Typer, own_store: list[str])
         app, ["advise", "test-model-H100-1-lm-arena-chat-8", "--deadline-ms", "20", *own_store]
     )
     assert isinstance(advice, dict) and advice["best"]["change"] == "batch cap"
+
+
+def test_advise_words_savings_and_says_when_a_run_is_already_best(
+    app: typer.Typer, own_store: list[str], tmp_store: Store
+) -> None:
+    runs = {(r.gpu_model, r.max_num_seqs): r for r in tmp_store.all()}
+    best, small = runs[("H100", 512)], runs[("H100", 8)]
+    deadline = str(best.median_itl_ms)
+    out = runner.invoke(app, ["advise", best.run_id, "--deadline-ms", deadline, *own_store])
+    assert out.exit_code == 0, out.output
+    text = " ".join(out.output.split())
+    assert "already the best choice within the deadline" in text
+    data = _json(app, ["advise", best.run_id, "--deadline-ms", deadline, *own_store])
+    assert isinstance(data, dict) and data["already_best"] is True and data["best"] is None
+    out = runner.invoke(app, ["advise", small.run_id, "--deadline-ms", deadline, *own_store])
+    text = " ".join(out.output.split())
+    assert "already the best" not in text
+    assert "% less energy per token" in text and "saving +" not in text

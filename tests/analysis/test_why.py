@@ -178,3 +178,25 @@ def test_own_sweep_end_says_the_next_batch_was_not_measured(llm_run) -> None:
     first = report.batch_explanation.split(";")[0]
     assert "no larger batch was tried" in first or "has not been measured" in first
     assert "was unstable" not in first
+
+
+def test_a_batch_of_one_was_set_to_one(llm_run) -> None:
+    """B = 1 is the setting, not an unclear limit, even when every larger batch is unstable."""
+    one = llm_run("b1", 0.7, 1, stable=False, unstable_reasons=["outputs truncated"])
+    four = llm_run("b4", 0.4, 4, stable=False, unstable_reasons=["outputs truncated"])
+    report = why(one, [one, four])
+    assert report.batch_stop is BatchStop.CAP_CHOSEN
+    assert "set to 1" in report.batch_explanation
+    from joulelens.analysis.render import batch_phrase
+
+    assert batch_phrase(report.batch_stop.value, 1) == "was set to 1 by max_num_seqs"
+
+
+def test_own_largest_batch_that_filled_its_cap_is_the_sweep_end(llm_run) -> None:
+    """The demo's batch 16: the sweep stopped there, not an unclear limit."""
+    truncated = {"stable": False, "unstable_reasons": ["95% of outputs hit the token cap"]}
+    small = llm_run("s", 0.3, 4, **truncated)
+    top = llm_run("t", 0.2, 16, fill=0.9, **truncated)
+    report = why(top, [small, top])
+    assert report.batch_stop is BatchStop.SWEEP_END
+    assert "filled 90% of it" in report.batch_explanation

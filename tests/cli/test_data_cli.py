@@ -86,7 +86,8 @@ def test_runs_filters(small_store: Store):
 def test_runs_formats(small_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(common.console, "width", 250)  # not a terminal: rich would use 80
     table = cli("runs", "--task", "text-to-image").stdout
-    assert table.count("Paint 2B") == 2 and "500 /image" in table and "B200" in table
+    assert table.count("Paint 2B") == 2 and "J/image" in table and "B200" in table
+    assert " 500" in table
     rows = list(csv.DictReader(io.StringIO(cli("runs", "--format", "csv").stdout)))
     assert len(rows) == 7 and {r["source"] for r in rows} == {"mlenergy-leaderboard"}
     video = next(r for r in rows if r["task"] == "text-to-video")

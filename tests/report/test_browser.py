@@ -148,11 +148,12 @@ def test_measured_run_timelines(chromium: Any, report_file: Path) -> None:
     )
     assert timeline["names"] == [
         "power_watts:gpu:0",
+        "token_rate:client",  # on the same clock as power, from the per-request times
         "temperature_c:gpu:0",
         "running_batch:server",
         "kv_cache_usage:server",
     ]
-    assert timeline["shapes"] == [[20, 80]] * 4  # the steady state, shaded in every panel
+    assert timeline["shapes"] == [[20, 80]] * 5  # the steady state, shaded in every panel
     points = js(
         chromium, "return document.getElementById('ms-attribution').data.map(t => t.x.length)"
     )

@@ -276,6 +276,11 @@ def _decide(
             f"batch {cap} is the largest in the store; diffusion batch limits (activation "
             "memory) are not modelled",
         )
+    if cap == 1:  # nothing can stop a batch of one but the setting itself
+        return BatchVerdict(
+            BatchStop.CAP_CHOSEN,
+            "max_num_seqs was set to 1: requests ran one at a time, so the batch could not grow",
+        )
     if not pos.largest and not pos.partial:
         top = max(r.batch or 0 for r in pos.larger_stable)
         return BatchVerdict(
@@ -312,6 +317,17 @@ def _decide(
             detail += f"; the running batch filled {pos.fill:.0%} of the cap (vLLM preempts)"
         return BatchVerdict(
             BatchStop.MEMORY_BOUND, f"memory-bound: {detail}; {missing}", "KV-cache memory"
+        )
+    filled = pos.fill is not None and pos.fill >= BATCH_STABLE_FRACTION
+    family_bigger = family is not None and family.values["ratio"] >= FAMILY_TEXT_BATCH_RATIO
+    nothing_else = mem.verdict is MemoryVerdict.UNKNOWN and not family_bigger
+    if not pos.published and pos.largest and not pos.larger_bad and filled and nothing_else:
+        # Our own sweep simply stopped here: the batch filled the cap it was given, and no
+        # memory figure or sibling model suggests a limit.
+        return BatchVerdict(
+            BatchStop.SWEEP_END,
+            f"no larger batch was tried: max_num_seqs {cap} is the largest measured, and its "
+            f"running batch filled {pos.fill:.0%} of it",
         )
     return _not_memory(record, pos, mem, family, missing)
 

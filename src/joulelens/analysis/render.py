@@ -31,8 +31,8 @@ _MORE_LESS: dict[str, tuple[str, str]] = {
 _STOP_PHRASE = {
     "memory_bound": "capped at {cap} by KV-cache memory",
     "non_gpu_bottleneck": "held at {cap} by a non-GPU bottleneck",
-    "cap_chosen": "set by max_num_seqs {cap}",
-    "sweep_end": "at the sweep's largest batch {cap}",
+    "cap_chosen": "was set to {cap} by max_num_seqs",
+    "sweep_end": "was {cap}, the largest batch the sweep ran",
     "inconclusive": "stopped at {cap} for an unclear reason",
 }
 

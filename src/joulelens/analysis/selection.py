@@ -51,12 +51,17 @@ def sweep_key(record: RunRecord) -> SweepKey:
     return (record.model_id, record.task, gpu_name(record), record.num_gpus)
 
 
+def hardware_label(num_gpus: int, gpu: str) -> str:
+    """ "2x B200"; a run on the CPU reads "cpu", never "0x cpu"."""
+    return f"{num_gpus}x {gpu}" if num_gpus else (gpu if gpu != "unknown" else "cpu")
+
+
 def label(record: RunRecord) -> str:
     """ "Qwen 3 32B, gpqa, 1x B200, batch 128" """
     knob = "max_num_seqs" if not record.is_diffusion else "batch"
     return (
-        f"{record.nickname or record.model_id}, {record.task}, {record.num_gpus}x "
-        f"{gpu_name(record)}, {knob} {record.batch}"
+        f"{record.nickname or record.model_id}, {record.task}, "
+        f"{hardware_label(record.num_gpus, gpu_name(record))}, {knob} {record.batch}"
     )
 
 

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from joulelens.cli.tables import Col, fit_table, print_table
 from joulelens.errors import InputError
 from joulelens.records import RunRecord
 from joulelens.store import STORE_ENV, RunFilter, Store
@@ -42,6 +43,9 @@ BatchMinOpt = Annotated[int | None, typer.Option(help="Smallest batch (max_num_s
 BatchMaxOpt = Annotated[int | None, typer.Option(help="Largest batch.")]
 PrecisionOpt = Annotated[str | None, typer.Option(help="e.g. fp8 or bfloat16.")]
 StableOpt = Annotated[bool, typer.Option("--stable", help="Stable runs only.")]
+WideOpt = Annotated[
+    bool, typer.Option("--wide", help="Every column, even past the terminal's width.")
+]
 SourceOpt = Annotated[
     str | None, typer.Option(help="mlenergy-leaderboard, mlenergy-benchmark or joulelens.")
 ]
@@ -133,9 +137,11 @@ def record_row(r: RunRecord) -> dict[str, Any]:
     return row
 
 
-def emit_records(records: Sequence[RunRecord], fmt: OutputFormat, output: Path | None) -> None:
+def emit_records(
+    records: Sequence[RunRecord], fmt: OutputFormat, output: Path | None, *, wide: bool = False
+) -> None:
     if fmt is OutputFormat.table:
-        console.print(records_table(records))
+        print_table(records_table(records, wide=wide), console, wide=wide)
         return
     if fmt is OutputFormat.json:
         text = "[" + ",\n".join(r.model_dump_json() for r in records) + "]\n"
@@ -177,41 +183,52 @@ def _write_text(text: str, output: Path | None) -> None:
     err_console.print(f"wrote {output}")
 
 
-def records_table(records: Sequence[RunRecord], title: str | None = None) -> Table:
-    table = Table(title=title, show_lines=False)
-    for col, just in [
-        ("run id", "left"),
-        ("task", "left"),
-        ("model", "left"),
-        ("GPU", "left"),
-        ("#", "right"),
-        ("batch", "right"),
-        ("precision", "left"),
-        ("J/unit", "right"),
-        ("latency ms", "right"),
-        ("throughput/s", "right"),
-        ("power W", "right"),
-        ("stable", "center"),
-        ("energy", "left"),
-    ]:
-        table.add_column(col, justify=just)  # type: ignore[arg-type]
-    for r in records:
-        stable = "yes" if r.stable else ("no" if r.stable is False else "?")
-        if r.status.value == "failed":
-            stable = "failed"
-        table.add_row(
-            r.run_id,
-            r.task,
-            r.nickname or r.model_id,
-            r.gpu_model or "—",
-            str(r.num_gpus),
-            str(r.batch) if r.batch is not None else "—",
-            r.weight_precision or "—",
-            f"{fmt_num(r.energy_per_unit_joules)} /{r.energy_unit}",
-            fmt_num(r.latency_ms),
-            fmt_num(r.throughput_units_per_sec),
-            fmt_num(r.avg_power_watts),
-            stable,
-            f"{r.energy_boundary.value} {r.energy_method.value}",
-        )
-    return table
+def gpu_label(num_gpus: int | None, gpu_model: str | None) -> str:
+    """ "2x B200"; a CPU-only run reads "cpu", never "0x cpu"."""
+    from joulelens.analysis.selection import hardware_label
+
+    return hardware_label(num_gpus or 0, gpu_model or ("cpu" if not num_gpus else "?"))
+
+
+def _stable_text(r: RunRecord) -> str:
+    if r.status.value == "failed":
+        return "failed"
+    return "yes" if r.stable else ("no" if r.stable is False else "?")
+
+
+def records_table(
+    records: Sequence[RunRecord], title: str | None = None, *, wide: bool = False
+) -> Table:
+    """Runs, one per row: id, task, model, GPUs, batch, energy per unit and stability first."""
+    units = {r.energy_unit for r in records}
+    unit = next(iter(units)) if len(units) == 1 else None
+    cols: list[Col[RunRecord]] = [
+        Col("run id", lambda r: r.run_id),
+        Col("task", lambda r: r.task, uniform_caption=True),
+        Col("model", lambda r: r.nickname or r.model_id, wrap=True, min_width=8),
+        Col("GPUs", lambda r: gpu_label(r.num_gpus, r.gpu_model), uniform_caption=True),
+        Col("batch", lambda r: str(r.batch) if r.batch is not None else "—", justify="right"),
+        Col(
+            f"J/{unit}" if unit else "J/unit",
+            lambda r: fmt_num(r.energy_per_unit_joules),
+            justify="right",
+        ),
+        Col("stable", _stable_text),
+        Col("latency ms", lambda r: fmt_num(r.latency_ms), priority=1, justify="right"),
+        Col(
+            f"{unit}s/s" if unit else "units/s",
+            lambda r: fmt_num(r.throughput_units_per_sec),
+            priority=2,
+            justify="right",
+        ),
+        Col("power W", lambda r: fmt_num(r.avg_power_watts), priority=2, justify="right"),
+        Col("precision", lambda r: r.weight_precision or "—", priority=3, uniform_caption=True),
+        Col(
+            "energy",
+            lambda r: f"{r.energy_boundary.value} {r.energy_method.value}",
+            priority=3,
+            uniform_caption=True,
+        ),
+    ]
+    caption = None if unit else "J/unit: per " + ", ".join(sorted(units)) + " (by task)"
+    return fit_table(cols, records, console=console, title=title, caption=caption, wide=wide)

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from joulelens.cli.common import (
     BatchMaxOpt,
@@ -21,6 +20,7 @@ from joulelens.cli.common import (
     StableOpt,
     StoreOpt,
     TaskOpt,
+    WideOpt,
     console,
     emit_json,
     emit_records,
@@ -29,6 +29,8 @@ from joulelens.cli.common import (
     open_store,
     run_filter,
 )
+from joulelens.cli.filters import check_names, why_empty
+from joulelens.cli.tables import Col, fit_table, print_table
 from joulelens.redact import redact
 from joulelens.store import RunFilter
 
@@ -152,6 +154,7 @@ def runs(
     failed: Annotated[bool, typer.Option("--failed", help="Include failed runs.")] = False,
     fmt: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.table,
     output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+    wide: WideOpt = False,
     store: StoreOpt = None,
 ) -> None:
     """List runs in the store, filtered; JSON prints an array of full run records."""
@@ -166,44 +169,51 @@ def runs(
         stable=stable,
         include_failed=failed,
     )
-    emit_records(open_store(store).query(flt), fmt, output)
+    st = open_store(store)
+    check_names(st, task=task, model=model, gpu=gpu)
+    records = st.query(flt)
+    if not records and fmt is OutputFormat.table:
+        err_console.print(why_empty(st, flt), highlight=False, soft_wrap=True)
+        return
+    emit_records(records, fmt, output, wide=wide)
 
 
 def summary(
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json")] = "table",
+    wide: WideOpt = False,
     store: StoreOpt = None,
 ) -> None:
     """Per-task summary of the store: runs, models, GPUs, energy per unit of work."""
-    from joulelens.analysis.summary import summarize_tasks
+    from joulelens.analysis.summary import TaskSummary, summarize_tasks
 
     rows = summarize_tasks(open_store(store).query())
     if fmt == "json":
         emit_json([dataclasses.asdict(r) for r in rows])
         return
-    table = Table(title="joulelens store: per-task summary (energy boundary: as recorded)")
-    for col in [
-        "task",
-        "runs",
-        "stable",
-        "models",
-        "GPUs",
-        "min J/unit",
-        "median J/unit",
-        "median output tokens",
-    ]:
-        table.add_column(col, justify="left" if col in ("task", "GPUs") else "right")
-    for r in rows:
-        table.add_row(
-            r.task,
-            str(r.runs),
-            str(r.stable_runs),
-            str(r.models),
-            ", ".join(r.gpu_models),
-            f"{fmt_num(r.min_energy_per_unit_joules)} /{r.energy_unit}",
-            f"{fmt_num(r.median_energy_per_unit_joules)} /{r.energy_unit}",
-            fmt_num(r.median_output_len),
-        )
-    console.print(table)
+    cols: list[Col[TaskSummary]] = [
+        Col("task", lambda r: r.task),
+        Col("runs", lambda r: str(r.runs), justify="right"),
+        Col("stable", lambda r: str(r.stable_runs), justify="right"),
+        Col("min J", lambda r: fmt_num(r.min_energy_per_unit_joules), justify="right"),
+        Col("median J", lambda r: fmt_num(r.median_energy_per_unit_joules), justify="right"),
+        Col("per", lambda r: r.energy_unit),
+        Col("models", lambda r: str(r.models), priority=1, justify="right"),
+        Col(
+            "median output tokens",
+            lambda r: fmt_num(r.median_output_len),
+            priority=1,
+            justify="right",
+        ),
+        Col("GPUs", lambda r: ", ".join(r.gpu_models), priority=2, wrap=True, min_width=10),
+    ]
+    table = fit_table(
+        cols,
+        rows,
+        console=console,
+        title="joulelens store: per-task summary (energy boundary: as recorded)",
+        wide=wide,
+    )
+    print_table(table, console, wide=wide)
 
 
 @store_app.command("rebuild")

@@ -6,10 +6,14 @@ so it travels with every figure.
 
 * ``system`` (default): busy time of every logical CPU (``psutil.cpu_times``: all but idle
   and iowait), so other processes on the host count too.
-* ``process``: CPU time of one process and its descendants, so it excludes neighbours. New
-  descendants are looked for every ``tree_refresh_s`` (default 1 s; the scan costs about
-  1 ms), so a child that lives shorter than that can be missed, and a child's time from
-  its last read to its exit is lost.
+* ``process``: CPU time of the processes doing the work (one or more pids, each with its
+  descendants), so it excludes neighbours: another job's busy cores are not charged to the
+  workload. New descendants are looked for every ``tree_refresh_s`` (default 1 s; the scan
+  costs about 1 ms), so a child that lives shorter than that can be missed, and a child's
+  time from its last read to its exit is lost. On every timeline sample it also records the
+  whole machine's busy CPU seconds (``cpu_busy_seconds:machine``) and its own
+  (``cpu_busy_seconds:processes``), so the machine-wide figure and the processes' share of
+  a measured package can be cut for any window afterwards.
 
 Only busy time is charged: idle and static CPU power are not in the estimate. The default of
 10 W per busy logical CPU is a rough figure: server parts run about 3-7 W per core at TDP
@@ -22,6 +26,7 @@ import math
 import os
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from joulelens.errors import MeterError
@@ -34,6 +39,9 @@ CPU_TIME_RESOLUTION_S = 0.01  # Linux reports CPU time in 10 ms clock ticks (USE
 DEFAULT_TREE_REFRESH_S = 1.0
 
 CpuScope = Literal["system", "process"]
+
+MACHINE_BUSY_SERIES = "cpu_busy_seconds:machine"
+PROCESS_BUSY_SERIES = "cpu_busy_seconds:processes"
 
 _SYSTEM_BUSY_FIELDS = ("user", "nice", "system", "irq", "softirq", "steal")  # guest is in user
 _PROC_STAT_BUSY_COLUMNS = (0, 1, 2, 5, 6, 7)  # the same fields, by position in /proc/stat
@@ -52,7 +60,7 @@ class CpuTimeMeter:
         scope: CpuScope = "system",
         *,
         watts_per_core: float = DEFAULT_WATTS_PER_CORE,
-        pid: int | None = None,
+        pid: int | Sequence[int] | None = None,
         clock: Clock = now_s,
         tree_refresh_s: float = DEFAULT_TREE_REFRESH_S,
     ) -> None:
@@ -70,7 +78,9 @@ class CpuTimeMeter:
         self._lock = threading.Lock()
         self._windows = Windows(self)
         self.tree_refresh_s = tree_refresh_s
-        self._root: Any = None
+        self._roots: list[Any] = []
+        self.pids: tuple[int, ...] = ()
+        self.exited: set[int] = set()  # followed processes that ended while measured
         # Processes followed and their CPU seconds last seen, keyed by (pid, create time)
         # so a reused pid is a new process.
         self._processes: dict[tuple[int, float], Any] = {}
@@ -81,15 +91,21 @@ class CpuTimeMeter:
         # at 10 Hz (which reopens and parses every line); psutil elsewhere.
         self._stat_fd: int | None = None
         self._ticks_per_s = 100
-        if scope == "system" and os.path.exists("/proc/stat"):
+        if os.path.exists("/proc/stat"):
             self._stat_fd = os.open("/proc/stat", os.O_RDONLY)
             self._ticks_per_s = os.sysconf("SC_CLK_TCK")
         if scope == "process":
-            try:
-                self._root = psutil.Process(pid)
-                self._processes[(self._root.pid, self._root.create_time())] = self._root
-            except psutil.Error as exc:
-                raise MeterError(f"cannot follow process {pid}: {exc}") from exc
+            wanted = [pid] if pid is None or isinstance(pid, int) else list(pid)
+            if not wanted:
+                raise MeterError("the process-scope CPU estimate needs at least one pid")
+            for one in wanted:
+                try:
+                    root = psutil.Process(one)
+                    self._processes[(root.pid, root.create_time())] = root
+                except psutil.Error as exc:
+                    raise MeterError(f"cannot follow process {one}: {exc}") from exc
+                self._roots.append(root)
+            self.pids = tuple(r.pid for r in self._roots)
             self._seen_s = self._tree_cpu_s()  # the baseline: time spent before now is not ours
 
     def __repr__(self) -> str:
@@ -109,10 +125,12 @@ class CpuTimeMeter:
 
     def _refresh_tree(self) -> None:
         psutil = self._psutil
-        try:
-            children = self._root.children(recursive=True)
-        except psutil.Error as exc:
-            raise MeterError(f"{self.name}: lost process {self._root.pid}: {exc}") from exc
+        children = []
+        for root in self._roots:
+            try:
+                children += root.children(recursive=True)
+            except psutil.Error:
+                continue  # exited: its time so far stays counted, the engine reports why
         for child in children:
             try:
                 key = (child.pid, child.create_time())
@@ -130,9 +148,9 @@ class CpuTimeMeter:
         for key, process in list(self._processes.items()):
             try:
                 times = process.cpu_times()
-            except self._psutil.Error as exc:
-                if process is self._root:
-                    raise MeterError(f"{self.name}: lost process {process.pid}: {exc}") from exc
+            except self._psutil.Error:
+                if any(process is root for root in self._roots):
+                    self.exited.add(process.pid)
                 del self._processes[key]  # exited: its time up to our last read is counted
                 continue
             seen[key] = times.user + times.system
@@ -158,11 +176,37 @@ class CpuTimeMeter:
         busy_s = self.cpu_seconds()
         return Reading(self._clock(), busy_s * self.watts_per_core)
 
+    def machine_cpu_seconds(self) -> float:
+        """Busy CPU seconds of every logical CPU (all processes), from an arbitrary origin."""
+        return self._system_busy_s()
+
     def sample(self, t_s: float, sink: SeriesSink, *, state: bool = True) -> None:
-        return None
+        if self.scope != "process":
+            return  # the energy series already is the machine's
+        sink.append(MACHINE_BUSY_SERIES, t_s, self._system_busy_s())
+        sink.append(PROCESS_BUSY_SERIES, t_s, self._busy_s)
+
+    def describe(self) -> str:
+        """What the estimate covers, in words, for notes and the console."""
+        if self.scope == "system":
+            return f"busy CPU time of the whole machine x {self.watts_per_core:g} W per busy CPU"
+        names = []
+        for root in self._roots:
+            try:
+                names.append(f"{root.name()} (pid {root.pid})")
+            except self._psutil.Error:
+                names.append(f"pid {root.pid}")
+        return (
+            f"CPU time of {', '.join(names)} and its child processes "
+            f"x {self.watts_per_core:g} W per busy CPU"
+        )
 
     def window_warnings(self, start_s: float, end_s: float) -> tuple[str, ...]:
-        return ()
+        return tuple(
+            f"{self.name}: process {pid} exited while measured; its CPU time after its last "
+            "read is not counted"
+            for pid in sorted(self.exited)
+        )
 
     def begin_window(self, name: str) -> None:
         self._windows.begin(name)

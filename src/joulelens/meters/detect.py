@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -33,7 +33,7 @@ def detect_meters(
     rapl: bool = True,
     cpu_estimate: CpuEstimateMode = "auto",
     watts_per_core: float = DEFAULT_WATTS_PER_CORE,
-    pid: int | None = None,
+    pid: int | Sequence[int] | None = None,
     rapl_root: str | Path = DEFAULT_RAPL_ROOT,
     gpu_backend: GpuBackend | None = None,
     environ: Mapping[str, str] | None = None,
@@ -54,7 +54,7 @@ def detect_meters(
     * ``rapl``: CPU package and DRAM zones under ``rapl_root``.
     * ``cpu_estimate``: ``"auto"`` adds the system-wide CPU-time estimate only when no RAPL
       package is readable; ``"system"``/``"process"`` always add that variant (``pid``
-      selects the process, default this one); ``"off"`` never.
+      selects the process or processes, default this one); ``"off"`` never.
 
     The caller owns the result: ``close()`` it (or use ``with``) to shut NVML down.
     """

@@ -48,6 +48,10 @@ class MeterSet:
         meter_notes = [n for m in self.meters for n in getattr(m, "notes", ())]
         return tuple(dict.fromkeys([*self._notes, *meter_notes]))
 
+    def add_note(self, note: str) -> None:
+        """A note found after detection (e.g. which processes the CPU estimate covers)."""
+        self._notes = (*self._notes, note)
+
     def __iter__(self) -> Iterator[Meter]:
         return iter(self.meters)
 

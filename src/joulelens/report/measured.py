@@ -8,6 +8,7 @@ written before timelines existed); the report then says so instead of failing.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,12 @@ TIMELINE_FILE = "timeline.parquet"
 REQUESTS_FILE = "requests.parquet"
 MAX_POINTS_PER_SERIES = 600  # enough for a smooth line at screen width, small in the file
 MAX_REQUESTS = 4000
-SKIPPED_SERIES_PREFIXES = ("energy_joules",)  # cumulative counters: their slope is the power
+# Cumulative counters: their slope is the power (or the busy CPU share) shown instead.
+SKIPPED_SERIES_PREFIXES = ("energy_joules", "cpu_busy_seconds")
+# The CPU-time estimate counts in 10 ms ticks: at 10 Hz its power jumps by +-10 W from one
+# sample to the next, so it is shown as the slope of its energy over bins this long.
+ESTIMATE_BIN_S = 0.5
+CLOCK_BIN_S = 0.5  # token rate and client-side running batch, from the per-request times
 
 # Where the measurement writes the steady-state window (seconds on the timeline's axis).
 _WINDOW_KEYS = (("steady_state_start_s", "steady_state_end_s"),)
@@ -87,13 +93,96 @@ def _round_all(values: Sequence[float | None], digits: int = 5) -> list[float | 
 
 
 def timeline_view(path: Path) -> dict[str, Any]:
+    raw = read_timeline(path)
     series = {}
-    for name, (times, values) in read_timeline(path).items():
+    for name, (times, values) in raw.items():
         if name.startswith(SKIPPED_SERIES_PREFIXES):
             continue
+        source = name.removeprefix("power_watts:")
+        energy = raw.get(f"energy_joules:{source}")
+        if name.startswith("power_watts:cpu-estimate") and energy is not None:
+            times, values = binned_slope(*energy, ESTIMATE_BIN_S)
+        elif name.startswith("power_watts:"):
+            times, values = without_stub_intervals(times, values)
         t, v = downsample(times, values, MAX_POINTS_PER_SERIES)
         series[name] = {"t": _round_all(t, 6), "v": _round_all(v, 4)}
     return series
+
+
+def binned_slope(
+    times: Sequence[float], cumulative: Sequence[float], bin_s: float
+) -> tuple[list[float], list[float]]:
+    """Rate of a cumulative series over consecutive bins (at bin centres); a last partial
+    bin shorter than half a bin is dropped rather than shown as a spike or a 0."""
+    import numpy as np
+
+    if len(times) < 2:
+        return [], []
+    t = np.asarray(times, dtype=float)
+    c = np.asarray(cumulative, dtype=float)
+    edges = np.arange(t[0], t[-1], bin_s)
+    if t[-1] - edges[-1] >= bin_s / 2:
+        edges = np.append(edges, t[-1])
+    if len(edges) < 2:
+        return [], []
+    at = np.interp(edges, t, c)
+    rates = np.diff(at) / np.diff(edges)
+    return list((edges[:-1] + edges[1:]) / 2), list(rates)
+
+
+def without_stub_intervals(
+    times: Sequence[float], values: Sequence[float]
+) -> tuple[list[float], list[float]]:
+    """Drop points of a counter-derived power series whose interval is under half the median
+    one: the extra reads at start and stop, whose tiny window is mostly rounding."""
+    if len(times) < 3:
+        return list(times), list(values)
+    gaps = sorted(b - a for a, b in itertools.pairwise(times))
+    floor = gaps[len(gaps) // 2] / 2
+    keep_t, keep_v = [times[0]], [values[0]]
+    for prev, t, v in zip(times, times[1:], values[1:], strict=False):
+        if t - prev >= floor:
+            keep_t.append(t)
+            keep_v.append(v)
+    return keep_t, keep_v
+
+
+def clock_series(requests: dict[str, list[Any]], has_server_batch: bool) -> dict[str, Any]:
+    """Token rate and (without a server gauge) the client-side running batch, on the
+    timeline's clock, from each request's send, first-token and finish times."""
+    import numpy as np
+
+    sent, ttft, e2e = (requests.get(k) for k in ("sent_s", "ttft_ms", "e2e_latency_ms"))
+    tokens = requests.get("output_tokens")
+    if not sent or not ttft or not e2e or not tokens:
+        return {}
+    spans = [
+        (s + f / 1000, s + e / 1000, n)
+        for s, f, e, n in zip(sent, ttft, e2e, tokens, strict=True)
+        if s is not None and f is not None and e is not None and n
+    ]
+    if not spans:
+        return {}
+    end = max(b for _, b, _ in spans)
+    edges = np.arange(0.0, end + CLOCK_BIN_S, CLOCK_BIN_S)
+    rate = np.zeros(len(edges) - 1)
+    busy = np.zeros(len(edges) - 1)
+    for first, finish, n in spans:
+        rate[min(np.searchsorted(edges, first, side="right") - 1, len(rate) - 1)] += 1
+        overlap = np.clip(np.minimum(edges[1:], finish) - np.maximum(edges[:-1], first), 0, None)
+        busy += overlap / CLOCK_BIN_S
+        if n > 1 and finish > first:  # the rest of its tokens, spread evenly until it ends
+            rate += (n - 1) * overlap / (finish - first)
+    centres = list((edges[:-1] + edges[1:]) / 2)
+    out = {
+        "token_rate:client": {
+            "t": _round_all(centres, 6),
+            "v": _round_all(list(rate / CLOCK_BIN_S), 4),
+        }
+    }
+    if not has_server_batch:
+        out["running_batch:client"] = {"t": _round_all(centres, 6), "v": _round_all(list(busy), 4)}
+    return out
 
 
 def requests_view(path: Path) -> dict[str, Any]:
@@ -118,18 +207,35 @@ def requests_view(path: Path) -> dict[str, Any]:
     return view
 
 
+def energy_note(r: RunRecord) -> str:
+    """How a run's energy was obtained, in words, from its own record."""
+    how = f"{r.energy_boundary.value} boundary, {r.energy_method.value}"
+    scope = r.config.get("cpu_estimate")
+    if isinstance(scope, dict) and scope.get("covers") and r.energy_method.value == "estimated":
+        return f"{how}: {scope['covers']}; cannot see {scope.get('cannot_see', 'the rest')}"
+    sources = [
+        c.name
+        for c in r.energy_components
+        if c.boundary is r.energy_boundary and ":" in c.name and not c.name.startswith("total:")
+    ]
+    return f"{how}" + (f" ({', '.join(sources)})" if sources else "")
+
+
 def measured_runs(store: Store, records: Sequence[RunRecord], limit: int) -> dict[str, Any]:
     """Per run (newest first, at most ``limit``): timeline series, steady window, requests."""
     newest = sorted(records, key=lambda r: r.recorded_at, reverse=True)[:limit]
     runs = []
     for r in newest:
+        hardware = f"{r.num_gpus}x {r.gpu_model}" if r.num_gpus else (r.gpu_model or "cpu")
         entry: dict[str, Any] = {
             "run_id": r.run_id,
-            "label": f"{r.nickname or r.model_id} · {r.task} · {r.gpu_model} x{r.num_gpus}"
-            f" · batch {r.batch}",
+            "label": f"{r.nickname or r.model_id} · {r.task} · {hardware} · batch {r.batch}",
             "steady_window_s": steady_window(r),
             "timeline": None,
             "requests": None,
+            "stable": r.stable,
+            "energy": energy_note(r),
+            "warnings": [*(f"unstable: {u}" for u in r.unstable_reasons), *r.warnings],
             "notes": [],
         }
         if entry["steady_window_s"] is None:
@@ -147,6 +253,10 @@ def measured_runs(store: Store, records: Sequence[RunRecord], limit: int) -> dic
                 continue
             try:
                 entry[key] = view(path)
+                if key == "requests":
+                    server_batch = any("running" in n for n in entry["timeline"] or {})
+                    clock = clock_series(_read_parquet(path), server_batch)
+                    entry["timeline"] = {**(entry["timeline"] or {}), **clock} or None
             except InputError as exc:
                 entry["notes"].append(str(exc))
         runs.append(entry)

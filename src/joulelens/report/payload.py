@@ -9,6 +9,7 @@ not measured is ``null`` and shows as a dash, never as 0.
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -179,6 +180,23 @@ def _sources(records: Sequence[RunRecord]) -> list[dict[str, Any]]:
     return [{"source": s, "version": v, "runs": n} for (s, v), n in sorted(seen.items())]
 
 
+def energy_notes(records: Sequence[RunRecord]) -> list[str]:
+    """How the energy of the runs shown was obtained, one line per kind, from the records."""
+    from joulelens.report.measured import energy_note
+
+    groups: dict[str, int] = defaultdict(int)
+    for r in records:
+        source = r.provenance.source
+        note = re.sub(r" \(pid \d+\)", "", energy_note(r))  # one line for every run alike
+        if source is not SourceKind.JOULELENS and r.energy_method.value == "counter":
+            note += ": GPU energy counters (NVML) over the steady state, as ML.ENERGY publishes it"
+        label = source.value + (
+            f" {r.provenance.source_version}" if r.provenance.source_version else ""
+        )
+        groups[f"{label}: {note}"] += 1
+    return [f"{n} run{'s' if n != 1 else ''} from {text}" for text, n in sorted(groups.items())]
+
+
 def build_payload(
     store: Store,
     flt: RunFilter | None = None,
@@ -201,6 +219,7 @@ def build_payload(
             "filters": _filters_dict(flt),
             "runs": len(records),
             "sources": _sources(records),
+            "energy_notes": energy_notes(records),
         },
         "tasks": task_info(records),
         "runs": runs_columns(records),

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from joulelens import __version__
 from joulelens.errors import EngineError, JoulelensError
-from joulelens.meters import IdlePower, MeterSet, TimelineSampler, detect_meters, measure_idle_power
+from joulelens.meters import IdlePower, MeterSet, TimelineSampler, measure_idle_power
 from joulelens.records import (
     EnergyBoundary,
     EnergyMethod,
@@ -32,6 +32,7 @@ from joulelens.records import (
     SourceKind,
 )
 from joulelens.runner.config import RunConfig, parse_arrival
+from joulelens.runner.cpu_scope import inference_pids, open_meters, with_cpu_context
 from joulelens.runner.gpus import RunGpus
 from joulelens.store import Store
 from joulelens.tasks import get_task
@@ -123,11 +124,11 @@ def _measure(
         obs.phase("starting engine")
         engine = stack.enter_context(_engine(config, store, log_dir, gpus.server_env()))
         meters = stack.enter_context(
-            detect_meters(
+            open_meters(
+                config,
+                *inference_pids(config, engine),
                 gpus=gpus.resolve(engine) if config.gpus else False,
                 gpu_backend=gpus.backend,
-                cpu_estimate=config.cpu_estimate,
-                watts_per_core=config.watts_per_core,
             )
         )
         if idle is None:
@@ -150,6 +151,9 @@ def _measure(
         spec = _spec(config, engine.record_fields(), engine.provenance(), started_at, meters, gpus)
         compiled = engine.compile(
             events, readings, spec, server_metrics, idle_from_meters(idle), config
+        )
+        compiled = compiled._replace(
+            record=with_cpu_context(compiled.record, compiled.timeline, meters)
         )
 
     def write(staging: Path) -> list[str]:

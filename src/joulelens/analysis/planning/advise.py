@@ -106,6 +106,11 @@ class Advice:
     def best(self) -> Option | None:
         return self.options[0] if self.options else None
 
+    @property
+    def already_best(self) -> bool:
+        """The run meets the deadline and no change tried uses less energy per unit."""
+        return self.current_meets_deadline and not self.options
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
@@ -118,6 +123,7 @@ class Advice:
             "batch_stop": self.batch_stop,
             "batch_explanation": self.batch_explanation,
             "best": self.best.to_dict() if self.best else None,
+            "already_best": self.already_best,
             "options": [o.to_dict() for o in self.options],
             "not_advised": [
                 {"change": n.change.value, "reason": n.reason} for n in self.not_advised
@@ -173,7 +179,7 @@ class _Advisor:
             self.not_advised.append(
                 NotAdvised(
                     change,
-                    f"the best option, {best.label}, costs {-saving:.1%} more energy "
+                    f"the best option, {best.label}, uses {-saving:.1%} more energy "
                     f"per {best.energy_unit}",
                 )
             )

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
-from joulelens.analysis.selection import gpu_name, is_usable
+from joulelens.analysis.selection import gpu_name, hardware_label, is_usable
 from joulelens.errors import AnalysisError
 from joulelens.records import RunRecord
 
@@ -132,7 +132,7 @@ class Candidate:
     def label(self) -> str:
         knob = "batch" if self.is_diffusion else "max_num_seqs"
         mark = " (predicted)" if self.source == "predicted" else ""
-        return f"{self.model}, {self.num_gpus}x {self.gpu}, {knob} {self.batch}{mark}"
+        return f"{self.model}, {hardware_label(self.num_gpus, self.gpu)}, {knob} {self.batch}{mark}"
 
     @property
     def throughput_per_watt(self) -> float | None:

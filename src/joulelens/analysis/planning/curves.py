@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from joulelens.analysis.planning.interpolate import Pchip
-from joulelens.analysis.selection import gpu_name, is_usable
+from joulelens.analysis.selection import gpu_name, hardware_label, is_usable
 from joulelens.errors import AnalysisError
 from joulelens.records import RunRecord
 
@@ -56,7 +56,8 @@ class SetupKey:
     def describe(self) -> str:
         # Parallel degrees of 1 are the default layout; naming them is noise.
         extra = ", ".join(f"{k}={v}" for k, v in self.layout if v is not None and v != 1)
-        base = f"{self.model_id}, {self.task}, {self.num_gpus}x {self.gpu}, {self.precision}"
+        hardware = hardware_label(self.num_gpus, self.gpu)
+        base = f"{self.model_id}, {self.task}, {hardware}, {self.precision}"
         return f"{base} ({extra})" if extra else base
 
 

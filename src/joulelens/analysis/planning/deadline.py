@@ -158,7 +158,11 @@ def tighter_deadline(
     else:
         inc = _increase(replacement, best)
         assert inc is not None
-        note = f"{where}: {replacement.label} at {inc:+.1%} energy per {best.energy_unit}"
+        more = "more" if inc >= 0 else "less"
+        note = (
+            f"{where}: {replacement.label}, which uses {abs(inc):.1%} {more} energy "
+            f"per {best.energy_unit}"
+        )
     return Tighter(deadline, replacement, _increase(replacement, best), note)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 
 from joulelens.analysis.memory import NoEstimate, estimate_kv_memory
 from joulelens.analysis.model_arch import model_arch
@@ -13,7 +14,7 @@ from joulelens.analysis.selection import (
     gpu_name,
     is_usable,
 )
-from joulelens.analysis.study.base import Finding, describe, x
+from joulelens.analysis.study.base import Finding, describe, geomean, x
 from joulelens.analysis.why import BatchStop, why
 from joulelens.records import RunRecord
 
@@ -25,17 +26,22 @@ def task_energy(index: RunIndex, gpu: str = "B200") -> Finding:
     f = Finding(
         "task_energy",
         "Energy by task",
-        f"Each model's minimum-energy run on {gpu} (any GPU count and batch) per task; per task "
-        "the mean over models of output tokens, J/token and J/response (diffusion: J/generation); "
-        "ratios between tasks are ratios of those means.",
+        f"Each model's minimum-energy run on {gpu} (any GPU count and batch) per task. "
+        "Decomposition: over the models run on both tasks, the geometric mean of the per-model "
+        "ratios of J/response = output tokens x J/token (x a residual where a run's J/response "
+        "is not exactly its tokens times J/token); these factors multiply back. Unmatched means: "
+        "per task the mean over its own models, as the paper quotes them; those ratios compare "
+        "different model sets and do not multiply.",
     )
     means: dict[str, dict[str, float]] = {}
+    minima: dict[str, dict[str, RunRecord]] = {}
     for task in sorted(index.by_task):
-        minima = (
-            index.min_energy(model, task, lambda r: gpu_name(r) == gpu)
+        best = {
+            model: run
             for model in sorted({r.model_id for r in index.by_task[task]})
-        )
-        runs = [run for run in minima if run is not None]
+            if (run := index.min_energy(model, task, lambda r: gpu_name(r) == gpu)) is not None
+        }
+        runs = list(best.values())
         if not runs:
             continue
         ids = [r.run_id for r in runs]
@@ -51,6 +57,7 @@ def task_energy(index: RunIndex, gpu: str = "B200") -> Finding:
         if not tok:
             f.notes.append(f"{task}: no run with output lengths and energy per response; left out")
             continue
+        minima[task] = {r.model_id: r for r in tok}
         m = {
             "out": statistics.fmean(r.avg_output_len or 0 for r in tok),
             "tok": statistics.fmean(r.energy_per_token_joules or 0 for r in tok),
@@ -68,23 +75,60 @@ def task_energy(index: RunIndex, gpu: str = "B200") -> Finding:
             continue
         b = means[base_task]
         ids = f.ids_at(f"per_task.{task}.models") + f.ids_at(f"per_task.{base_task}.models")
-        key = f"ratios_vs_{base_task}.{task}"
+        key = f"unmatched_mean_ratios_vs_{base_task}.{task}"
         f.put(f"{key}.energy_per_response", m["resp"] / b["resp"], ids)
         f.put(f"{key}.output_tokens", m["out"] / b["out"], ids)
         f.put(f"{key}.energy_per_token", m["tok"] / b["tok"], ids)
-    hi, lo = HEADLINE_PAIR
-    if hi in means and lo in means:
-        head = f.numbers[f"ratios_vs_{lo}"][hi] if lo == base_task else None
-        if head is not None:
-            f.conclusion = (
-                f"On {gpu}, {TASK_LABELS[hi]} uses {x(head['energy_per_response'])} the energy per "
-                f"response of {TASK_LABELS[lo]}: {x(head['output_tokens'])} the output tokens and "
-                f"{x(head['energy_per_token'])} the energy per token."
-            )
-    if not f.conclusion:
-        top = max(means, key=lambda t: means[t]["resp"])
-        f.conclusion = f"On {gpu}, {top} has the highest mean energy per response."
+        _decompose(f, f"decomposition_vs_{base_task}.{task}", minima[task], minima[base_task])
+    f.conclusion = _task_conclusion(f, gpu, base_task, means)
     return f
+
+
+def _decompose(
+    f: Finding, key: str, runs: dict[str, RunRecord], base: dict[str, RunRecord]
+) -> None:
+    """Geometric means over the models both tasks have: response = tokens x per-token x rest."""
+    models = sorted(runs.keys() & base.keys())
+    f.put(
+        f"{key}.models", len(models), [r for m in models for r in (runs[m].run_id, base[m].run_id)]
+    )
+    if not models:
+        return
+    ids = f.ids_at(f"{key}.models")
+
+    def gm(get: Callable[[RunRecord], float | None]) -> float:
+        return geomean([(get(runs[m]) or 0) / (get(base[m]) or 1) for m in models]) or 0.0
+
+    resp = gm(lambda r: r.energy_per_request_joules)
+    out = gm(lambda r: r.avg_output_len)
+    tok = gm(lambda r: r.energy_per_token_joules)
+    f.put(f"{key}.energy_per_response", resp, ids)
+    f.put(f"{key}.output_tokens", out, ids)
+    f.put(f"{key}.energy_per_token", tok, ids)
+    f.put(f"{key}.residual", resp / (out * tok) if out and tok else None, ids)
+
+
+def _task_conclusion(
+    f: Finding, gpu: str, base_task: str, means: dict[str, dict[str, float]]
+) -> str:
+    hi, lo = HEADLINE_PAIR
+    d = f.numbers.get(f"decomposition_vs_{lo}", {}).get(hi)
+    u = f.numbers.get(f"unmatched_mean_ratios_vs_{lo}", {}).get(hi)
+    if lo != base_task or not d or not d.get("models") or not u:
+        top = max(means, key=lambda t: means[t]["resp"])
+        return f"On {gpu}, {top} has the highest mean energy per response."
+    rest = d["residual"]
+    residual = f" x {x(rest)} residual" if rest and abs(rest - 1) > 0.005 else ""
+    return (
+        f"On {gpu}, over the {d['models']} models run on both, {TASK_LABELS[hi]} uses "
+        f"{x(d['energy_per_response'])} the energy per response of {TASK_LABELS[lo]} = "
+        f"{x(d['output_tokens'])} the output tokens x {x(d['energy_per_token'])} the energy per "
+        f"token{residual} (geometric means of per-model ratios; they multiply back). Unmatched "
+        f"means over each task's own models ({f.numbers['per_task'][hi]['models']} and "
+        f"{f.numbers['per_task'][lo]['models']}; different sets, so they do not multiply): "
+        f"{x(u['energy_per_response'])} per response, {x(u['output_tokens'])} output tokens, "
+        f"{x(u['energy_per_token'])} per token."
+    )
 
 
 def _counterpart(model_id: str, index: RunIndex) -> str | None:

@@ -83,7 +83,9 @@ function plot(div, traces, layout) {
 }
 function isDiffusionTask(task) { return TASKS[task] && TASKS[task].kind === 'diffusion'; }
 function unitOf(task) { return TASKS[task] ? TASKS[task].unit : 'unit'; }
-function setupOf(r) { return (r.gpu || '?') + ' ×' + r.num_gpus; }
+function setupOf(r) {  // "B200 ×2"; a CPU run is "cpu", not "cpu ×0"
+  return r.num_gpus ? (r.gpu || '?') + ' ×' + r.num_gpus : (r.gpu || 'cpu');
+}
 var SETUP_COLORS = {
   'H100 ×1': '#93c5fd', 'H100 ×2': '#3b82f6', 'H100 ×4': '#1d4ed8', 'H100 ×8': '#1e3a8a',
   'B200 ×1': '#fdba74', 'B200 ×2': '#f97316', 'B200 ×4': '#c2410c', 'B200 ×8': '#7c2d12'
@@ -167,6 +169,9 @@ function renderHeader() {
   $('cards').innerHTML = cards.map(function (c) {
     return '<div class="card"><b>' + esc(c[0]) + '</b><span>' + esc(c[1]) + '</span></div>';
   }).join('');
+  $('lb-energy').innerHTML = (m.energy_notes || []).map(function (n) {
+    return '<li>' + esc(n) + '</li>';
+  }).join('');
   $('footer').textContent = 'joulelens renders stored records; it never re-measures. ' +
     'Payload v' + P.version + '.';
 }
@@ -186,7 +191,7 @@ function fillControls() {
   setOptions($('ms-run'), P.measured.runs.map(function (r) { return r.run_id; }), null,
     function (id) {
       var run = P.measured.runs.filter(function (r) { return r.run_id === id; })[0];
-      return run.label + ' · ' + id;
+      return run.label + (run.stable === false ? ' · unstable' : '') + ' · ' + id;
     });
 }
 

@@ -7,24 +7,37 @@ function valueHtml(v) {
   return esc(v);
 }
 
+function findingHtml(f) {
+  var rows = (f.rows || []).map(function (kv) {
+    return '<tr><th>' + esc(kv[0]) + '</th><td class="num">' + valueHtml(kv[1]) + '</td></tr>';
+  }).join('');
+  var n = (f.rows || []).length;
+  return '<div class="finding' + (f.status === 'ok' ? '' : ' no-data') + '" data-finding="' +
+    esc(f.id) + '"><h3>' + esc(f.title || f.id) + '</h3><p class="concl">' +
+    esc(f.conclusion || '') + '</p>' +
+    (f.definition ? '<p class="note">' + esc(f.definition) + '</p>' : '') +
+    (rows ? '<details><summary>' + n + (n === 1 ? ' number' : ' numbers') +
+      (f.rows_omitted ? ' (' + f.rows_omitted + ' more in <code>joulelens study</code>)' : '') +
+      '</summary><table>' + rows + '</table></details>' : '') + '</div>';
+}
+
 function renderFindings() {
   var st = P.study, host = $('fd-findings');
+  var ok = st.findings.filter(function (f) { return f.status === 'ok'; });
+  var none = st.findings.filter(function (f) { return f.status !== 'ok'; });
   if (!st.findings.length) {
     host.innerHTML = '<div class="empty">No study findings: the report holds no runs.</div>';
   } else {
-    host.innerHTML = st.findings.map(function (f) {
-      var rows = (f.rows || []).map(function (kv) {
-        return '<tr><th>' + esc(kv[0]) + '</th><td class="num">' + valueHtml(kv[1]) + '</td></tr>';
-      }).join('');
-      return '<div class="finding" data-finding="' + esc(f.id) + '"><h3>' + esc(f.title || f.id) +
-        (f.status && f.status !== 'ok' ? ' <small>(' + esc(f.status) + ')</small>' : '') +
-        '</h3><p class="concl">' + esc(f.conclusion || '') + '</p>' +
-        (f.definition ? '<p class="note">' + esc(f.definition) + '</p>' : '') +
-        (rows ? '<details><summary>' + f.rows.length + ' numbers' +
-          (f.rows_omitted ? ' (' + f.rows_omitted + ' more in <code>joulelens study</code>)' : '') +
-          '</summary><table>' + rows + '</table></details>' : '') + '</div>';
-    }).join('');
+    // Findings these runs cannot support are folded away, named, not shown as a page of cards.
+    host.innerHTML = (ok.length ? ok.map(findingHtml).join('')
+      : '<div class="empty">None of the study\'s findings can be computed from these runs; ' +
+        'they need the public ML.ENERGY data (joulelens import mlenergy ...).</div>') +
+      (none.length ? '<details class="no-data-findings"><summary>' + none.length +
+        ' finding' + (none.length === 1 ? '' : 's') + ' without enough data here: ' +
+        esc(none.map(function (f) { return f.title || f.id; }).join(', ')) + '</summary>' +
+        none.map(findingHtml).join('') + '</details>' : '');
   }
+  state.findings = { shown: ok.length, folded: none.length };
   $('fd-graph').innerHTML = graphSvg(st.graph);
 }
 

@@ -1,19 +1,21 @@
 /* The leaderboard table: filters, sorting, pages. */
 // ---------------------------------------------------------------- leaderboard
 var COLUMNS = [
-  { k: 'task', l: 'Task' }, { k: 'model', l: 'Model' }, { k: 'gpu', l: 'GPU' },
-  { k: 'num_gpus', l: 'GPUs', num: 1 }, { k: 'batch', l: 'Batch', num: 1 },
+  { k: 'task', l: 'Task' }, { k: 'model', l: 'Model', wrap: 1 },
+  { k: 'gpu', l: 'GPUs', t: 'GPU count and model; cpu for runs on the CPU' },
+  { k: 'batch', l: 'Batch', num: 1 },
   { k: 'precision', l: 'Precision' },
-  { k: 'energy_per_unit_j', l: 'J/token · J/gen', num: 1, unit: 1,
+  { k: 'energy_per_unit_j', l: 'J/unit', num: 1, unit: 1,
     t: 'Energy per output token (LLM) or per image/video (diffusion)' },
   { k: 'energy_per_response_j', l: 'J/response', num: 1 },
-  { k: 'latency_ms', l: 'Median ITL (ms)', num: 1,
-    t: 'Median inter-token latency; diffusion: batch latency' },
-  { k: 'throughput_per_s', l: 'Throughput /s', num: 1, t: 'tokens/s, images/s or videos/s' },
-  { k: 'power_w', l: 'Power (W)', num: 1, t: 'Average power over the measured window' },
-  { k: 'throughput_per_w', l: 'tokens/s/W', num: 1, t: 'Throughput per watt (work per joule)' },
-  { k: 'stable', l: 'Stable' }, { k: 'boundary', l: 'Energy boundary' },
-  { k: 'method', l: 'Method' }, { k: 'run_id', l: 'Run' }
+  { k: 'latency_ms', l: 'ITL ms', num: 1,
+    t: 'Median inter-token latency (ms); diffusion: batch latency' },
+  { k: 'throughput_per_s', l: 'Work/s', num: 1, t: 'tokens/s, images/s or videos/s' },
+  { k: 'power_w', l: 'Power W', num: 1, t: 'Average power over the measured window' },
+  { k: 'throughput_per_w', l: 'Work/s/W', num: 1, t: 'Throughput per watt (work per joule)' },
+  { k: 'stable', l: 'Stable' },
+  { k: 'energy', l: 'Energy', t: 'Boundary (the hardware the energy covers) · method' },
+  { k: 'run_id', l: 'Run' }
 ];
 
 function leaderboardRows() {
@@ -47,7 +49,8 @@ function renderLeaderboard() {
   var thead = $('lb-table').tHead;
   if (!thead.rows.length) {
     thead.innerHTML = '<tr>' + COLUMNS.map(function (c) {
-      return '<th data-key="' + c.k + '"' + (c.num ? ' class="num"' : '') +
+      return '<th data-key="' + (c.k === 'energy' ? 'boundary' : c.k) + '"' +
+        (c.num ? ' class="num"' : '') +
         (c.t ? ' title="' + esc(c.t) + '"' : '') + '>' + esc(c.l) + '</th>';
     }).join('') + '</tr>';
   }
@@ -78,6 +81,12 @@ function rowHtml(r) {
         esc(r.unstable_reasons) + '"' : '') + '>' + text + '</td>';
     }
     if (c.k === 'run_id') return '<td class="id">' + esc(v) + '</td>';
+    if (c.k === 'gpu') {
+      return '<td>' + esc(r.num_gpus ? r.num_gpus + '× ' + (r.gpu || '?') : (r.gpu || 'cpu')) +
+        '</td>';
+    }
+    if (c.k === 'energy') return '<td>' + esc(r.boundary + ' · ' + r.method) + '</td>';
+    if (c.wrap) cls += ' wrap';
     if (c.k === 'latency_ms' && isDiffusionTask(r.task) && v !== null) {
       return '<td class="num" title="batch latency">' + fmt(v / 1000) + ' s</td>';
     }

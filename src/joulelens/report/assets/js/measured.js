@@ -2,6 +2,7 @@
 // ---------------------------------------------------------------- measured runs
 var PANELS = [
   { test: /^power_watts/, title: 'power (W)' },
+  { test: /^token_rate/, title: 'token rate (tokens/s)' },
   { test: /^temperature_c/, title: 'temperature (°C)' },
   { test: /running|batch/, title: 'running batch' },
   { test: /kv/, title: 'KV-cache usage' },
@@ -19,20 +20,25 @@ function renderMeasured() {
     return;
   }
   var run = runs.filter(function (r) { return r.run_id === $('ms-run').value; })[0] || runs[0];
-  $('ms-notes').textContent = run.notes.join(' · ');
+  var lines = ['Energy: ' + (run.energy || '—')].concat(run.warnings || [], run.notes);
+  $('ms-notes').innerHTML = lines.map(function (l) { return '<div>' + esc(l) + '</div>'; }).join('');
   renderTimeline(tl, run);
   renderAttribution(run);
 }
 
 function renderTimeline(div, run) {
   var series = run.timeline || {}, names = Object.keys(series);
+  var used = {};
   var panels = PANELS.map(function (p) {
-    return { title: p.title, names: names.filter(function (n) { return p.test.test(n); }) };
+    var mine = names.filter(function (n) { return !used[n] && p.test.test(n); });
+    mine.forEach(function (n) { used[n] = 1; });
+    return { title: p.title, names: mine };
   }).filter(function (p) { return p.names.length; });
   if (!panels.length) { empty(div, 'No timeline was recorded for this run.'); return; }
   var traces = [], layout = { grid: { rows: panels.length, columns: 1, pattern: 'independent' },
     height: 170 * panels.length + 80, showlegend: true, shapes: [],
-    title: { text: 'Timelines · ' + run.label, x: 0.02, font: { size: 13 } } };
+    title: { text: 'Timelines on one clock · ' + run.label, x: 0.02, font: { size: 13 } },
+    legend: { orientation: 'h', y: -0.06, yanchor: 'top', font: { size: 11 } } };
   panels.forEach(function (p, i) {
     var ax = i === 0 ? '' : String(i + 1);
     p.names.forEach(function (n) {

@@ -25,22 +25,29 @@ function renderTradeoff() {
   var pos = Number($('to-deadline').value) / 1000;
   var deadline = range.lo * Math.pow(range.hi / range.lo, pos);
   var feasible = rows.filter(function (r) { return r.latency_ms <= deadline; });
-  var best = null;
-  feasible.forEach(function (r) {
+  // Stable runs are the candidates; an unstable one is chosen only when no stable one meets
+  // the deadline, and the choice then says so.
+  var stable = feasible.filter(function (r) { return r.stable !== 0; });
+  var pool = stable.length ? stable : feasible, best = null;
+  pool.forEach(function (r) {
     if (!best || r.energy_per_unit_j < best.energy_per_unit_j) best = r;
   });
+  var caveat = best && best.stable === 0
+    ? ' · <b class="bad">unstable</b>: no stable configuration meets this deadline, so this is ' +
+      'the cheapest of ' + feasible.length + ' unstable ones (' + esc(best.unstable_reasons || '') + ')'
+    : '';
   $('to-deadline-label').textContent = fmt(deadline * s.f) + ' ' + s.unit + ' ' + s.name;
   $('to-choice').innerHTML = best
     ? 'Minimum energy within ' + esc(fmt(deadline * s.f)) + ' ' + s.unit + ' ' + s.name +
       ': <b>' + esc(fmt(best.energy_per_unit_j)) + ' J/' + esc(unit) + '</b> on ' +
       esc(setupOf(best)) + ', batch ' + esc(best.batch) + ' (' + esc(fmt(best.latency_ms * s.f)) +
       ' ' + s.unit + ', ' + esc(fmt(best.power_w)) + ' W) · run <code>' + esc(best.run_id) +
-      '</code> · ' + feasible.length + ' of ' + rows.length + ' configurations meet it'
+      '</code> · ' + feasible.length + ' of ' + rows.length + ' configurations meet it' + caveat
     : 'No configuration meets a ' + esc(fmt(deadline * s.f)) + ' ' + s.unit + ' ' + s.name +
       ' deadline (the fastest takes ' + esc(fmt(range.lo / 0.95 * s.f)) + ' ' + s.unit + ').';
   state.tradeoff = {
     deadline_ms: deadline, choice: best ? best.run_id : null, feasible: feasible.length,
-    total: rows.length
+    total: rows.length, choice_stable: best ? best.stable !== 0 : null
   };
 
   var traces = [];
@@ -61,13 +68,17 @@ function renderTradeoff() {
       text: pts.map(function (r) { return String(r.batch); }),
       textposition: 'top center', textfont: { size: 9, color: '#5d6778' },
       customdata: pts.map(function (r) {
-        return [r.batch, fmt(r.power_w), r.run_id, r.precision];
+        return [r.batch, fmt(r.power_w), r.run_id, r.precision,
+          r.stable === 0 ? ' · unstable' : ''];
       }),
-      hovertemplate: g.setup + ' · batch %{customdata[0]} · %{customdata[3]}<br>' +
+      hovertemplate: g.setup + ' · batch %{customdata[0]} · %{customdata[3]}%{customdata[4]}<br>' +
         '%{x:.3g} ' + s.unit + ', %{y:.3g} J/' + unit + ', %{customdata[1]} W' +
         '<br>%{customdata[2]}<extra></extra>',
       marker: {
-        size: 9, color: color, line: { width: 1, color: '#fff' },
+        size: 9, color: color, line: { width: 1.5, color: pts.map(function (r) {
+          return r.stable === 0 ? color : '#fff';
+        }) },
+        symbol: pts.map(function (r) { return r.stable === 0 ? 'circle-open' : 'circle'; }),
         opacity: pts.map(function (r) { return r.latency_ms <= deadline ? 1 : 0.22; })
       }
     });
@@ -82,7 +93,8 @@ function renderTradeoff() {
   });
   if (best) {
     traces.push({
-      name: 'min energy ≤ deadline', mode: 'markers', hoverinfo: 'skip',
+      name: 'min energy ≤ deadline' + (best.stable === 0 ? ' (unstable)' : ''),
+      mode: 'markers', hoverinfo: 'skip',
       x: [best.latency_ms * s.f], y: [best.energy_per_unit_j],
       marker: { symbol: 'star', size: 20, color: '#dc2626', line: { width: 1, color: '#fff' } }
     });
