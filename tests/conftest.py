@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,13 @@ REPO = Path(__file__).resolve().parents[1]
 # $JOULELENS_MLENERGY_DATA points, else ../shared/data/... beside the clone.
 SNAPSHOT_ENV = "JOULELENS_MLENERGY_DATA"
 DEFAULT_SNAPSHOT = REPO.parent / "shared" / "data" / "mlenergy-leaderboard-v3"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Started as a background job (``cmd &`` in a script), the suite inherits SIGINT ignored,
+    and so would every process it starts: the Ctrl-C tests need it delivered."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def public_snapshot_dir() -> Path:
