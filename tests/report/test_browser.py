@@ -30,7 +30,7 @@ def js(driver: Any, script: str) -> Any:
     return driver.execute_script(script)
 
 
-def wait_for(driver: Any, script: str, timeout_s: float = 10.0) -> Any:
+def wait_for(driver: Any, script: str, timeout_s: float = 30.0) -> Any:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = js(driver, script)
