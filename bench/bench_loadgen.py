@@ -76,7 +76,7 @@ def client_httpx(url: str, n: int, tokens: int, concurrency: int, itl_s: float) 
     """A straightforward httpx + aiter_lines client: why the load generator does not use it."""
     import httpx
 
-    from joulelens.measure.clock import now_s
+    from joulelens.core.clock import now_s
 
     body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": tokens, "stream": True}
     body["stream_options"] = {"include_usage": True, "continuous_usage_stats": True}
@@ -207,7 +207,7 @@ def find_aiperf(given: str | None) -> str | None:
 
 def timestamp_cost_ns(count: int = 1_000_000) -> float:
     """now_s() + RequestTrace.add_chunk per chunk, the only per-chunk bookkeeping."""
-    from joulelens.measure.clock import now_s
+    from joulelens.core.clock import now_s
     from joulelens.measure.events import RequestTrace
 
     trace = RequestTrace("x", 0.0)

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
+from joulelens.core.clock import now_s
 from joulelens.errors import MeterError
-from joulelens.measure.clock import now_s
 from joulelens.meters import NvmlGpuMeter, PynvmlBackend, UnavailableMeter
 from joulelens.meters.fake import FakeClock, FakeGpu, FakeNvmlBackend, PowerTrace, fake_gpu_meters
 from joulelens.meters.nvml import open_nvml_meters

@@ -3,7 +3,7 @@
 An LLM engine (transformers) takes :class:`~joulelens.workloads.config.LoadRequest` objects,
 the same type the HTTP load generator sends, and returns one
 :class:`~joulelens.measure.events.RequestTrace` per request, stamped on
-:func:`joulelens.measure.clock.now_s`. All requests count as sent at the start (the paper's
+:func:`joulelens.core.clock.now_s`. All requests count as sent at the start (the paper's
 saturation mode), so queueing behind the batch limit shows up in TTFT as it does on a server.
 A diffusion engine returns one :class:`~joulelens.measure.events.BatchTrace` per batch.
 """

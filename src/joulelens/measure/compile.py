@@ -13,10 +13,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from joulelens.core.clock import RESOLUTION_S
 from joulelens.errors import InputError
 from joulelens.measure.artifacts import artifact_names, timeline_rows
 from joulelens.measure.attribution import Attribution, attribute_energy
-from joulelens.measure.clock import RESOLUTION_S
 from joulelens.measure.energy import EnergyReadings, IdleBaseline, WindowEnergy, boundary_parts
 from joulelens.measure.events import RequestTrace
 from joulelens.measure.metrics import (

@@ -1,4 +1,4 @@
-"""What engines emit: one trace per request, stamped on :func:`joulelens.measure.clock.now_s`.
+"""What engines emit: one trace per request, stamped on :func:`joulelens.core.clock.now_s`.
 
 The measurement layer owns this contract; engines (servers, in-process) only fill it in.
 Chunk timestamps are kept in compact arrays so 10,000 requests x 1,000 tokens stay small.

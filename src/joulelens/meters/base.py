@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from joulelens.core.clock import now_s
 from joulelens.errors import MeterError
-from joulelens.measure.clock import now_s
 from joulelens.meters.totals import boundary_totals
 from joulelens.records.schema import EnergyBoundary, EnergyComponent, EnergyMethod
 

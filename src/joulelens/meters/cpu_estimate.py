@@ -29,8 +29,8 @@ import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from joulelens.core.clock import now_s
 from joulelens.errors import MeterError
-from joulelens.measure.clock import now_s
 from joulelens.meters.base import Clock, Reading, SeriesSink, WindowResult, Windows
 from joulelens.records.schema import EnergyBoundary, EnergyMethod
 

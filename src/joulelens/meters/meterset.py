@@ -6,8 +6,8 @@ import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 
+from joulelens.core.clock import now_s
 from joulelens.errors import MeterError
-from joulelens.measure.clock import now_s
 from joulelens.meters.base import Clock, Meter, WindowResult
 from joulelens.meters.totals import boundary_totals
 from joulelens.records.schema import EnergyBoundary

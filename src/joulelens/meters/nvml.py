@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from joulelens.core.clock import now_s
 from joulelens.errors import MeterError
-from joulelens.measure.clock import now_s
 from joulelens.meters.base import (
     Clock,
     Reading,

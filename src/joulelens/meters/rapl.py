@@ -23,8 +23,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from joulelens.core.clock import now_s
 from joulelens.errors import MeterError
-from joulelens.measure.clock import now_s
 from joulelens.meters.base import (
     Clock,
     Reading,

@@ -19,8 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
 
+from joulelens.core.clock import now_s
 from joulelens.errors import MeterError
-from joulelens.measure.clock import now_s
 from joulelens.meters.base import Clock, Meter, UnavailableMeter
 from joulelens.meters.timeline import Timeline
 

@@ -18,8 +18,8 @@ import resource
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from joulelens.core.clock import now_s
 from joulelens.errors import InputError, JoulelensError
-from joulelens.measure.clock import now_s
 from joulelens.measure.events import RequestTrace
 from joulelens.workloads.arrival import arrival_offsets
 from joulelens.workloads.config import LoadConfig, LoadRequest, UsageMode
