@@ -37,7 +37,6 @@ if TYPE_CHECKING:
         EnergySource,
         IdleBaseline,
         WindowEnergy,
-        energy_series_name,
     )
     from joulelens.measure.events import BatchTrace, RequestTrace
     from joulelens.measure.series import SampledSeries
@@ -69,7 +68,6 @@ _LAZY: dict[str, str] = {
     "attribute_energy": "joulelens.measure.attribution",
     "compile_diffusion_run": "joulelens.measure.diffusion",
     "compile_llm_run": "joulelens.measure.compile",
-    "energy_series_name": "joulelens.measure.energy",
     "idle_from_meters": "joulelens.measure.adapters",
     "readings_from_meters": "joulelens.measure.adapters",
     "server_metrics_from_scraper": "joulelens.measure.adapters",
@@ -109,7 +107,6 @@ __all__ = [
     "attribute_energy",
     "compile_diffusion_run",
     "compile_llm_run",
-    "energy_series_name",
     "idle_from_meters",
     "readings_from_meters",
     "server_metrics_from_scraper",

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from joulelens.core.series import energy_series
 from joulelens.measure.series import FloatArray, SampledSeries
 from joulelens.meters.totals import boundary_totals
 from joulelens.records.schema import EnergyBoundary, EnergyComponent, EnergyMethod
@@ -40,10 +41,6 @@ HEADLINE_ORDER = (EnergyBoundary.GPU, EnergyBoundary.CPU_DRAM, EnergyBoundary.CP
 def boundary_parts(boundary: EnergyBoundary) -> tuple[EnergyBoundary, ...]:
     """The single boundaries a (possibly combined) boundary adds up."""
     return _PARTS.get(boundary, (boundary,))
-
-
-def energy_series_name(source: str) -> str:
-    return f"energy_joules:{source}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +119,7 @@ class EnergyReadings:
         raise KeyError(name)
 
     def cumulative(self, name: str) -> SampledSeries | None:
-        return self.series.get(energy_series_name(name))
+        return self.series.get(energy_series(name))
 
     def component(self, source: EnergySource, start_s: float, end_s: float) -> EnergyComponent:
         """The energy of one source over [start_s, end_s], null with a reason when unknown."""

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from joulelens import __version__
+from joulelens.core.series import is_power_series
 from joulelens.errors import EngineError, JoulelensError
 from joulelens.meters import IdlePower, MeterSet, TimelineSampler, measure_idle_power
 from joulelens.records import (
@@ -70,7 +71,7 @@ class _Context:
         timeline = self.sampler.timeline
         total, seen = 0.0, False
         for name in timeline.series_names:
-            if name.startswith("power_watts:"):
+            if is_power_series(name):
                 _, values = timeline.series(name)
                 if len(values):
                     total += values[-1]

@@ -26,6 +26,7 @@ from typing import Any
 
 from joulelens import __version__
 from joulelens.analysis.hardware import canonical_gpu_name
+from joulelens.core.series import power_series
 from joulelens.errors import JoulelensError
 from joulelens.measure.artifacts import artifact_names, write_run_artifacts
 from joulelens.measure.energy import IdleBaseline, WindowEnergy
@@ -147,7 +148,7 @@ def _timeline(window: ObservedWindow) -> list[TimelineSample]:
         for device in window.devices:
             a, b = previous.energy_j.get(device.name), tick.energy_j.get(device.name)
             if a is not None and b is not None and dt > 0:
-                series = f"power_watts:{device.name}"
+                series = power_series(device.name)
                 rows.append(TimelineSample(t_s=t, series=series, value=(b - a) / dt))
         sample = tick.endpoint(label)
         for series, value in (
