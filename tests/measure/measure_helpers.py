@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from joulelens.core.events import RequestTrace
 from joulelens.core.series import energy_series
 from joulelens.measure.adapters import readings_from_meters
 from joulelens.measure.energy import EnergyReadings, EnergySource
-from joulelens.measure.events import RequestTrace
 from joulelens.measure.series import SampledSeries
 from joulelens.measure.spec import RunSpec
 from joulelens.meters import TimelineSampler

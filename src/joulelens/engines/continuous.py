@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from joulelens.core.clock import now_s
+from joulelens.core.events import RequestTrace
 from joulelens.engines.protocol import (
     PreparedRequest,
     ProgressCallback,
@@ -22,7 +23,6 @@ from joulelens.engines.protocol import (
     finish_reason,
 )
 from joulelens.errors import EngineError
-from joulelens.measure.events import RequestTrace
 
 if TYPE_CHECKING:
     import torch

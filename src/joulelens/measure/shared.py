@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from joulelens.core.idle import IdlePower
 from joulelens.core.series import POWER_LIMIT_WATTS, TEMPERATURE_C, power_series, series_name
-from joulelens.measure.energy import EnergyReadings, IdleBaseline, WindowEnergy
+from joulelens.core.windows import WindowEnergy
+from joulelens.measure.energy import EnergyReadings
 from joulelens.measure.metrics import Metrics, static_fraction
 from joulelens.measure.spec import MeasureOptions, RunSpec
 from joulelens.measure.validate import DeviceSeries, device_range_checks
@@ -62,7 +64,7 @@ def boundary_and_method(
 
 def put_idle(
     metrics: Metrics,
-    idle: IdleBaseline | None,
+    idle: IdlePower | None,
     boundary: EnergyBoundary,
     duration_s: float | None,
     energy_j: float | None,

@@ -37,8 +37,6 @@ from joulelens.meters.base import (
     SensorUnavailable,
     SeriesSink,
     UnavailableMeter,
-    WindowResult,
-    Windows,
 )
 from joulelens.meters.integrate import PowerIntegrator
 from joulelens.meters.nvml_backend import GpuBackend, PowerSource, PynvmlBackend
@@ -119,8 +117,9 @@ class NvmlGpuMeter:
         self._note_power_source()
         # Without a power sensor (counter only) the sampler derives power from the counter.
         self.offers_power = any(is_power_series(s) for s, _ in self._sensors)
-        approximate = self._approximate if approximate_short_windows else None
-        self._windows = Windows(self, approximate=approximate)
+        self.approximate_j: Callable[[float], float] | None = (
+            self._approximate if approximate_short_windows else None
+        )
 
     def __repr__(self) -> str:
         return f"NvmlGpuMeter({self.name!r}, {self.model!r}, {self.uuid}, {self.method})"
@@ -231,22 +230,14 @@ class NvmlGpuMeter:
     def window_warnings(self, start_s: float, end_s: float) -> tuple[str, ...]:
         return ()
 
-    def begin_window(self, name: str) -> None:
+    def window_opened(self) -> None:
+        """An integrated GPU polls power in the background while any window is open."""
         if self._integrator is not None:
             self._integrator.acquire()
-        try:
-            self._windows.begin(name)
-        except MeterError:
-            if self._integrator is not None:
-                self._integrator.release()
-            raise
 
-    def end_window(self, name: str) -> WindowResult:
-        try:
-            return self._windows.end(name)
-        finally:
-            if self._integrator is not None:
-                self._integrator.release()
+    def window_closed(self) -> None:
+        if self._integrator is not None:
+            self._integrator.release()
 
     def close(self) -> None:
         if self._integrator is not None:
