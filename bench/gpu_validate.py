@@ -592,6 +592,7 @@ class Validation:
         return {"rows": rows}
 
     def sampler(self) -> dict[str, Any]:
+        from joulelens.core.series import energy_series
         from joulelens.meters import TimelineSampler, detect_meters
         from joulelens.meters.select import selection_from_uuids
         from joulelens.meters.timeline import energy_between_j
@@ -612,7 +613,7 @@ class Validation:
                     self.sleep(1.9)
                     window = meters.end_window(f"s{k}")
                     diffs.append((window.start_s, window.end_s, window.component("gpu:0").joules))
-            times, energy = sampler.timeline.series("energy_joules:gpu:0")
+            times, energy = sampler.timeline.series(energy_series("gpu:0"))
         finally:
             load.close()
             meters.close()
