@@ -115,7 +115,7 @@ def test_a_zero_joule_window_is_null_with_the_reason_not_zero() -> None:
         boundary=EnergyBoundary.CPU,
         method=EnergyMethod.ESTIMATED,
     )
-    idle = IdleBaseline({EnergyBoundary.CPU: 10.0})
+    idle = IdlePower({EnergyBoundary.CPU: 10.0})
     record = compile_llm_run(traces(), cpu, spec=llm_spec(2), idle=idle).record
     assert record.output_throughput_tokens_per_sec == pytest.approx(2.0)
     for name in ENERGY_FIELDS:
