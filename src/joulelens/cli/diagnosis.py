@@ -101,15 +101,15 @@ def diagnose(
 ) -> None:
     """Decompose B's energy over A's into factors that multiply to the observed ratio."""
     from joulelens.analysis.diagnose import diagnose as decompose
-    from joulelens.analysis.render import diagnosis_text
+    from joulelens.analysis.render import diagnosis_dict, diagnosis_summary, diagnosis_text
 
     st = open_store(store)
     a, b = st.get(run_a), st.get(run_b)
     result = decompose(a, b, _related_runs(st, [a, b]), per_token=per_token)
     if fmt is DocFormat.json:
-        emit_json(result.to_dict())
+        emit_json(diagnosis_dict(result))
     elif fmt is DocFormat.markdown:
-        _write(f"# Diagnose\n\n{result.summary}\n\n```\n{diagnosis_text(result)}```\n")
+        _write(f"# Diagnose\n\n{diagnosis_summary(result)}\n\n```\n{diagnosis_text(result)}```\n")
     else:
         _write(diagnosis_text(result))
 
