@@ -70,6 +70,7 @@ def factor_phrase(f: Factor, reasons: dict[str, Any]) -> str:
 
 
 def diagnosis_summary(d: Diagnosis) -> str:
+    """One paragraph: the observed ratio, each factor that moved, the main causes."""
     head = (
         f"B uses {ratio_text(d.observed_ratio)} the {d.metric} of A "
         f"({fmt(d.b_value)} vs {fmt(d.a_value)} {d.unit})"
@@ -109,6 +110,7 @@ def _worth_showing(f: Factor) -> bool:
 
 
 def diagnosis_text(d: Diagnosis) -> str:
+    """The full text ``joulelens diagnose`` prints: summary, factors and their paths, knobs."""
     lines = [
         f"A: {d.a_label}  [{d.a_id}]",
         f"B: {d.b_label}  [{d.b_id}]",
