@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import inspect
 import os
 import signal
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,28 @@ def pytest_configure(config: pytest.Config) -> None:
     and so would every process it starts: the Ctrl-C tests need it delivered."""
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+ENGINES_EXTRA = ("torch", "transformers", "diffusers")
+
+
+def _absent(module: str) -> bool:
+    """Without importing it (torch takes seconds); ``sys.modules[name] = None`` counts."""
+    if module in sys.modules:
+        return sys.modules[module] is None
+    return importlib.util.find_spec(module) is None
+
+
+@pytest.hookimpl(tryfirst=True)  # before fixtures that build a torch model
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """``@pytest.mark.engines`` tests skip, with one reason, where the extra is not installed."""
+    if item.get_closest_marker("engines") is not None:
+        missing = [m for m in ENGINES_EXTRA if _absent(m)]
+        if missing:
+            pytest.skip(
+                f"needs the engines extra ({', '.join(missing)} missing): "
+                "pip install 'joulelens[engines]'"
+            )
 
 
 def public_snapshot_dir() -> Path:
@@ -94,6 +119,12 @@ def public_store(
     yield store
 
 
+def _stable_id(fields: dict[str, Any]) -> str:
+    """The same fields give the same id in every process (``hash()`` of a str is salted)."""
+    digest = hashlib.sha256(repr(sorted(fields.items())).encode()).hexdigest()
+    return f"test-{digest[:16]}"
+
+
 def _record(**overrides: Any) -> RunRecord:
     """A valid synthetic run; every field not given is null with reason "synthetic test run"."""
     kind = RunKind(overrides.pop("kind", "llm"))
@@ -101,8 +132,7 @@ def _record(**overrides: Any) -> RunRecord:
         "task", "lm-arena-chat" if kind is not RunKind.DIFFUSION else "text-to-image"
     )
     fields: dict[str, Any] = {
-        "run_id": overrides.pop("run_id", None)
-        or f"test-{abs(hash(repr(sorted(overrides.items())))):x}",
+        "run_id": overrides.pop("run_id", None) or _stable_id(overrides),
         "kind": kind,
         "task": task,
         "model_id": "test/model",
