@@ -4,23 +4,47 @@ The compile step owns its input types (:mod:`.energy`, :mod:`.server`); these fu
 are the only place that knows the meters' and the scraper's shapes. A window the meters
 measured and their idle power need no converting: both sides share
 :class:`~joulelens.core.windows.WindowEnergy` and :class:`~joulelens.core.idle.IdlePower`.
-The scraper is taken by its methods (duck typing) so measurement does not import the
-workloads package.
+Meters, their timeline and the scraper are taken by their attributes (duck typing), so
+measurement imports neither the meters nor the workloads package: the runner, above both,
+hands one to the other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from joulelens.measure.energy import EnergyReadings, EnergySource
 from joulelens.measure.series import SampledSeries
 from joulelens.measure.server import KV_CACHE_USAGE, RUNNING, ServerMetrics
-from joulelens.meters import Meter, Timeline, UnavailableMeter
+from joulelens.records.schema import EnergyBoundary, EnergyMethod
+
+
+class MeterLike(Protocol):
+    """What this module reads of a :class:`joulelens.meters.Meter`; a meter known to be
+    absent (:class:`joulelens.meters.UnavailableMeter`) also has ``available`` False and a
+    ``reason``."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def boundary(self) -> EnergyBoundary: ...
+    @property
+    def method(self) -> EnergyMethod: ...
+    @property
+    def update_period_s(self) -> float: ...
+
+
+class TimelineLike(Protocol):
+    """What this module reads of a :class:`joulelens.meters.Timeline`."""
+
+    @property
+    def series_names(self) -> list[str]: ...
+    def series(self, name: str) -> tuple[Sequence[float], Sequence[float]]: ...
 
 
 def readings_from_meters(
-    meters: Iterable[Meter], timeline: Timeline, *, notes: Iterable[str] = ()
+    meters: Iterable[MeterLike], timeline: TimelineLike, *, notes: Iterable[str] = ()
 ) -> EnergyReadings:
     """Every meter as an :class:`EnergySource`, every timeline series as a series.
 
@@ -30,7 +54,7 @@ def readings_from_meters(
     """
     sources = []
     for meter in meters:
-        reason = meter.reason if isinstance(meter, UnavailableMeter) else None
+        reason = None if getattr(meter, "available", True) else getattr(meter, "reason", None)
         sources.append(
             EnergySource(
                 name=meter.name,

@@ -80,6 +80,7 @@ class UnavailableMeter:
     source silently disappearing or, worse, counting as 0.
     """
 
+    available = False  # what measurement reads (duck typing) to keep the reason
     offers_power = False
     update_period_s = 0.0
 
