@@ -1,4 +1,4 @@
-"""A server that writes exact bytes: each request on a connection is answered with the same
+"""A server that writes exact bytes: every request on a connection is answered with the same
 ``pieces``, with a pause between them so that each piece arrives in its own read. It lets
 tests send what no conforming server would (bad framing, bare LF, folded headers)."""
 
@@ -21,21 +21,25 @@ class ScriptedServer:
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = next(
-            int(line.split(b":")[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length")
-        )
-        await reader.readexactly(length)
-        for piece in self.pieces:
-            writer.write(piece)
-            await writer.drain()
-            await asyncio.sleep(0.01)
-        if self.close:
+        try:
+            while True:  # each request on the connection in turn, until the client leaves
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length")
+                )
+                await reader.readexactly(length)
+                for piece in self.pieces:
+                    writer.write(piece)
+                    await writer.drain()
+                    await asyncio.sleep(0.01)
+                if self.close:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass  # the client left, or the server is stopping
+        finally:
             writer.close()
-        else:
-            await reader.read()  # keep the connection until the client leaves
 
     def run(self) -> None:
         async def main() -> None:
