@@ -122,11 +122,11 @@ def test_pool_honours_keep_alive_timeout_and_max(make_server) -> None:
 
     async def main() -> list[bool]:
         pool = ConnectionPool(Endpoint.parse(server.url), connect_timeout_s=5)
-        proto, _ = await exchange(pool, chunks=1, headers={"keep-alive": "timeout=1, max=50"})
-        assert proto.idle_limit_s == 0.5  # half the server's window
-        _, soon = await exchange(pool, chunks=1, headers={"keep-alive": "timeout=1"})
-        await asyncio.sleep(0.6)
-        _, late = await exchange(pool, chunks=1, headers={"keep-alive": "timeout=1, max=0"})
+        proto, _ = await exchange(pool, chunks=1, headers={"keep-alive": "timeout=2, max=50"})
+        assert proto.idle_limit_s == 1.0  # half the server's window
+        _, soon = await exchange(pool, chunks=1, headers={"keep-alive": "timeout=2"})
+        await asyncio.sleep(1.2)
+        _, late = await exchange(pool, chunks=1, headers={"keep-alive": "timeout=2, max=0"})
         _, after_max = await exchange(pool, chunks=1)
         pool.close()
         return [soon, late, after_max]
