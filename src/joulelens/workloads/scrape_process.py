@@ -34,12 +34,14 @@ HEADERS_ENV = "JOULELENS_SCRAPE_HEADERS"
 
 
 def scrape_client(timeout_s: float, headers: dict[str, str] | None = None) -> httpx.Client:
-    """One keep-alive client for every scrape. Local servers are scraped directly, whatever
-    proxy the environment names (``trust_env=False``); HTTPS still verifies against the
-    default certificate authorities, which ``SSL_CERT_FILE`` may name."""
+    """The client of every scrape. A new connection each time: a kept-alive one could be
+    closed by the server (uvicorn: after 5 s idle) just as a slow scrape reuses it. Local
+    servers are scraped directly, whatever proxy the environment names (``trust_env=False``);
+    HTTPS still verifies against the default certificate authorities (``SSL_CERT_FILE``)."""
     return httpx.Client(
         headers=headers or {},
         timeout=timeout_s,
+        limits=httpx.Limits(max_keepalive_connections=0),
         trust_env=False,
         verify=ssl.create_default_context(),
         follow_redirects=True,
