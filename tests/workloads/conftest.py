@@ -16,7 +16,6 @@ from typing import Any, Protocol
 import pytest
 from scripted_server import ScriptedServer
 
-from asgi_sse_server import ASGISSEServer
 from sse_server import ServerOptions, ServerStats, SSEServer
 
 ServerFactory = Callable[..., SSEServer]
@@ -94,6 +93,8 @@ def make_server(request: pytest.FixtureRequest) -> Iterator[Callable[..., Stream
         server: StreamServer
         tls_files: TLSFiles | None = request.getfixturevalue("tls_files") if tls else None
         if request.param == "uvicorn-h11":
+            from asgi_sse_server import ASGISSEServer  # uvicorn: only these tests need it
+
             cert, key = (tls_files.cert, tls_files.key) if tls_files else (None, None)
             server = ASGISSEServer(certfile=cert, keyfile=key).start()
         else:
