@@ -9,7 +9,7 @@ server's CPU never counts against it. All clients see the same workload: N strea
 requests of T one-token chunks, C at a time. Rates are chunks per second of the client's own
 benchmark window (first request sent to last response done).
 
-    python bench/bench_loadgen.py                   # about 3 minutes (+ aiperf's runs)
+    python bench/bench_loadgen.py                   # minutes; the httpx and aiperf runs take most
     python bench/bench_loadgen.py --quick           # about 40 s
     python bench/bench_loadgen.py --full-rss        # + a real 10,000 x 1,000-token run
     python bench/bench_loadgen.py --before none     # without the earlier version
