@@ -90,7 +90,7 @@ def client_httpx(url: str, n: int, tokens: int, concurrency: int, itl_s: float) 
     """A straightforward httpx + aiter_lines client: why the load generator does not use it."""
     import httpx
 
-    from joulelens.measure.clock import now_s
+    from joulelens.core.clock import now_s
 
     body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": tokens, "stream": True}
     body["stream_options"] = {"include_usage": True, "continuous_usage_stats": True}

@@ -28,8 +28,8 @@ def pin(cpu: int) -> None:
 
 def timestamp_cost_ns(count: int = 1_000_000) -> float:
     """now_s() + RequestTrace.add_chunk per chunk, the only per-chunk bookkeeping."""
-    from joulelens.measure.clock import now_s
-    from joulelens.measure.events import RequestTrace
+    from joulelens.core.clock import now_s
+    from joulelens.core.events import RequestTrace
 
     trace = RequestTrace("x", 0.0)
     add = trace.add_chunk
@@ -44,7 +44,10 @@ def parse_cost_main(count: int = 200_000) -> None:
     loop), in CPU microseconds of this thread; the median of three passes."""
     pin(CLIENT_CPU)
     sys.path.insert(0, str(REPO / "tests"))
-    from joulelens.measure.events import RequestTrace
+    try:
+        from joulelens.core.events import RequestTrace
+    except ImportError:  # an earlier version (--before), from before joulelens.core
+        from joulelens.measure.events import RequestTrace  # type: ignore[no-redef]
     from joulelens.workloads.http1 import ResponseProtocol
     from joulelens.workloads.stream import StreamParser
     from sse_server import _ChunkMaker
@@ -78,7 +81,7 @@ def trace_rss_main(args: list[str]) -> None:
     """Child: RSS growth from holding ``requests`` traces of ``tokens`` one-token chunks."""
     import psutil
 
-    from joulelens.measure.events import RequestTrace
+    from joulelens.core.events import RequestTrace
 
     requests, tokens = int(args[0]), int(args[1])
     process = psutil.Process()

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from joulelens.measure.events import RequestTrace
+from joulelens.core.events import RequestTrace
 from joulelens.workloads import LoadConfig, LoadRequest, LoadRun
 
 BOUND_S = 5.0

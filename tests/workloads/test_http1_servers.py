@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from workload_helpers import chat
 
-from joulelens.measure.events import RequestTrace
+from joulelens.core.events import RequestTrace
 from joulelens.workloads import LoadConfig, LoadRequest, LoadRun
 from joulelens.workloads.config import Endpoint
 from joulelens.workloads.http1 import ConnectionPool, ResponseProtocol, encode_post

@@ -1,8 +1,11 @@
 """Converters from what the meters and the scraper produce to the compile step's inputs.
 
 The compile step owns its input types (:mod:`.energy`, :mod:`.server`); these functions
-are the only place that knows the meters' and the scraper's shapes. The scraper is taken
-by its methods (duck typing) so measurement does not import the workloads package.
+are the only place that knows the meters' and the scraper's shapes. A window the meters
+measured and their idle power need no converting: both sides share
+:class:`~joulelens.core.windows.WindowEnergy` and :class:`~joulelens.core.idle.IdlePower`.
+The scraper is taken by its methods (duck typing) so measurement does not import the
+workloads package.
 """
 
 from __future__ import annotations
@@ -10,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from joulelens.measure.energy import EnergyReadings, EnergySource, IdleBaseline, WindowEnergy
+from joulelens.measure.energy import EnergyReadings, EnergySource
 from joulelens.measure.series import SampledSeries
 from joulelens.measure.server import KV_CACHE_USAGE, RUNNING, ServerMetrics
-from joulelens.meters import IdlePower, Meter, Timeline, UnavailableMeter, WindowResult
+from joulelens.meters import Meter, Timeline, UnavailableMeter
 
 
 def readings_from_meters(
@@ -42,25 +45,6 @@ def readings_from_meters(
         times, values = timeline.series(name)
         series[name] = SampledSeries.of(times, values)
     return EnergyReadings(tuple(sources), series, tuple(notes))
-
-
-def window_energy_from_meters(window: WindowResult) -> WindowEnergy:
-    """A window measured with begin/end counter reads (exact at both ends)."""
-    return WindowEnergy(
-        start_s=window.start_s,
-        end_s=window.end_s,
-        components=window.components,
-        totals=window.totals,
-        warnings=window.warnings,
-    )
-
-
-def idle_from_meters(idle: IdlePower) -> IdleBaseline:
-    return IdleBaseline(
-        watts_by_boundary=dict(idle.by_boundary_w),
-        duration_s=idle.duration_s,
-        missing=dict(idle.missing),
-    )
 
 
 class _Gauge(Protocol):

@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from joulelens import __version__
+from joulelens.core.idle import IdlePower
+from joulelens.core.series import is_power_series
 from joulelens.errors import EngineError, JoulelensError
-from joulelens.meters import IdlePower, MeterSet, TimelineSampler, measure_idle_power
+from joulelens.meters import MeterSet, TimelineSampler, measure_idle_power
 from joulelens.records import (
     EnergyBoundary,
     EnergyMethod,
@@ -70,7 +72,7 @@ class _Context:
         timeline = self.sampler.timeline
         total, seen = 0.0, False
         for name in timeline.series_names:
-            if name.startswith("power_watts:"):
+            if is_power_series(name):
                 _, values = timeline.series(name)
                 if len(values):
                     total += values[-1]
@@ -117,7 +119,7 @@ def _measure(
     log_dir: Path,
     started_at: datetime,
 ) -> tuple[RunRecord, Callable[[Path], Any]]:
-    from joulelens.measure import idle_from_meters, readings_from_meters
+    from joulelens.measure import readings_from_meters
 
     with ExitStack() as stack:
         gpus = stack.enter_context(RunGpus(config))  # servers: which GPUs to hand over
@@ -149,9 +151,7 @@ def _measure(
         if gpus.pinned:  # a GPU run reports GPU energy (or null with why), never the CPU's
             readings = dataclasses.replace(readings, pinned_boundary=EnergyBoundary.GPU)
         spec = _spec(config, engine.record_fields(), engine.provenance(), started_at, meters, gpus)
-        compiled = engine.compile(
-            events, readings, spec, server_metrics, idle_from_meters(idle), config
-        )
+        compiled = engine.compile(events, readings, spec, server_metrics, idle, config)
         compiled = compiled._replace(
             record=with_cpu_context(compiled.record, compiled.timeline, meters)
         )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from joulelens.core.events import BatchTrace, RequestTrace
 from joulelens.engines.protocol import ProgressUpdate
-from joulelens.measure.events import BatchTrace, RequestTrace
 from joulelens.records import Provenance
 from joulelens.runner.config import RunConfig
 from joulelens.runner.execute import llm_requests, measure_options, provenance_for

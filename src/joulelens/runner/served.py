@@ -8,9 +8,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from joulelens.core.events import RequestTrace
 from joulelens.engines.vllm_server import VllmConfig, VllmServer, launch_command
 from joulelens.errors import EngineError
-from joulelens.measure.events import RequestTrace
 from joulelens.records import Provenance
 from joulelens.runner.config import RunConfig
 from joulelens.runner.execute import (

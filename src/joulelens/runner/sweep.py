@@ -17,8 +17,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from joulelens.core.idle import IdlePower
 from joulelens.errors import InputError
-from joulelens.meters import IdlePower
 from joulelens.records import RunRecord, RunStatus
 from joulelens.runner.config import RunConfig
 from joulelens.runner.execute import RunObserver, failed_record, run_one

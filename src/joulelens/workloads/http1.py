@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import httptools
 
-from joulelens.measure.clock import now_s
+from joulelens.core.clock import now_s
 from joulelens.workloads.config import Endpoint
 
 BUFFERED_BODY_LIMIT = 16 * 1024 * 1024
