@@ -1,5 +1,7 @@
 """How fast the load generator consumes streams, what a timestamp costs, how much memory the
-traces take, and how it compares with a peer load generator (aiperf) on the same server.
+traces take, how it compares with its own earlier version (``--before REF``, by default the
+hand-written framing it had before llhttp) and with a peer load generator (aiperf) on the
+same server.
 
 The fast local SSE server (tests/sse_server.py) runs in its own process pinned to CPU 1;
 every client runs in its own process pinned to CPU 0, so each client gets one core and the
@@ -7,9 +9,14 @@ server's CPU never counts against it. All clients see the same workload: N strea
 requests of T one-token chunks, C at a time. Rates are chunks per second of the client's own
 benchmark window (first request sent to last response done).
 
-    python bench/bench_loadgen.py                   # about 2 minutes
+    python bench/bench_loadgen.py                   # minutes; the httpx and aiperf runs take most
     python bench/bench_loadgen.py --quick           # about 40 s
     python bench/bench_loadgen.py --full-rss        # + a real 10,000 x 1,000-token run
+    python bench/bench_loadgen.py --before none     # without the earlier version
+
+Each client runs once to warm up (discarded), then ``--repeats`` times; a row holds the
+medians. The earlier version and the current one alternate (ABBA), so a machine whose load
+drifts during the run disturbs both alike.
 
 "chunks/cpu-s" divides by the client's CPU time (aiperf: its whole process tree, less the
 CPU of a one-request run, i.e. its start-up), which shared or busy machines disturb far
@@ -18,9 +25,7 @@ less than wall-clock rates. The paced row offers 512 streams x one chunk per 20 
 only meaningful on an otherwise idle machine.
 
 Peer: aiperf (``pip install aiperf`` into any environment; pass ``--aiperf PATH`` or put it on
-PATH). It needs a Hugging Face tokenizer to build prompts; a tiny local byte-level BPE
-tokenizer is written to a temp dir so nothing is downloaded, and ``--use-server-token-count``
-makes it count output tokens from the server's usage (one per chunk here).
+PATH); see ``loadgen_aiperf.py``.
 """
 
 from __future__ import annotations
@@ -31,18 +36,25 @@ import json
 import os
 import platform
 import resource
-import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from loadgen_aiperf import find_aiperf, run_aiperf, write_tokenizer
+from loadgen_before import BEFORE_REF, child_env, unpack_src
+from loadgen_micro import parse_cost_us, timestamp_cost_ns, trace_rss
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 SERVER_CPU, CLIENT_CPU = 1, 0
 PACED = "joulelens paced 512 x 50/s"
+OURS = "joulelens"
+BEFORE = "joulelens before"
 
 
 def pin(cpu: int) -> None:
@@ -59,7 +71,9 @@ def client_joulelens(url: str, n: int, tokens: int, concurrency: int, itl_s: flo
     test = {"chunks": tokens, "itl_s": itl_s} if itl_s else {"chunks": tokens}
     requests = [LoadRequest.chat("hi", max_tokens=tokens, extra_body={"sse_test": test})] * n
     traces = run_load_sync(requests, LoadConfig(url, max_concurrency=concurrency))
-    chunks = sum(len(t.chunk_times_s) for t in traces)
+    # SSE chunks (one token each here), as the other clients count them; the trace merges
+    # the chunks of one read into one entry, so its entries count reads, not chunks.
+    chunks = sum(sum(t.chunk_tokens) for t in traces)
     result = {
         "ok": sum(t.ok for t in traces),
         "chunks": chunks,
@@ -106,10 +120,21 @@ def client_httpx(url: str, n: int, tokens: int, concurrency: int, itl_s: float) 
     return {"ok": len(spans), "chunks": chunks, "window_s": window}
 
 
-def run_client(kind: str, url: str, n: int, tokens: int, concurrency: int, itl_s: float) -> dict:
-    """Runs one client in a child pinned to the client CPU; adds its CPU time and peak RSS."""
+def run_client(
+    kind: str,
+    url: str,
+    n: int,
+    tokens: int,
+    concurrency: int,
+    itl_s: float,
+    src: Path | None = None,
+) -> dict:
+    """Runs one client in a child pinned to the client CPU; adds its CPU time and peak RSS.
+    ``src``: import ``joulelens`` from there (an earlier version) instead."""
     argv = [sys.executable, __file__, "client", kind, url, str(n), str(tokens), str(concurrency)]
-    out = subprocess.run([*argv, str(itl_s)], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [*argv, str(itl_s)], capture_output=True, text=True, check=True, env=child_env(src)
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -117,7 +142,7 @@ def client_main(args: list[str]) -> None:
     pin(CLIENT_CPU)
     import httpx  # noqa: F401  (imports outside the measured CPU time)
 
-    import joulelens.workloads  # noqa: F401
+    import joulelens.workloads.http1
 
     kind, url = args[0], args[1]
     n, tokens, concurrency, itl_s = int(args[2]), int(args[3]), int(args[4]), float(args[5])
@@ -129,148 +154,8 @@ def client_main(args: list[str]) -> None:
     result["peak_rss_mb"] = after.ru_maxrss / 1024
     result["chunks_per_s"] = result["chunks"] / result["window_s"]
     result["chunks_per_cpu_s"] = result["chunks"] / result["cpu_s"]
+    result["http1"] = joulelens.workloads.http1.__file__  # which version ran
     print(json.dumps(result))
-
-
-# -- peer ----------------------------------------------------------------------------------
-
-
-def write_tokenizer(directory: Path) -> Path:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=300,
-        special_tokens=["<unk>", "<s>", "</s>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tok.train_from_iterator(["the quick brown fox jumps over the lazy dog"] * 3, trainer)
-    PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>"
-    ).save_pretrained(directory)
-    return directory
-
-
-def run_aiperf(
-    exe: str, url: str, n: int, tokens: int, concurrency: int, tmp: Path, fixed_cpu_s: float = 0.0
-) -> dict:
-    """One aiperf run pinned to the client CPU (all its processes). ``cpu_s`` is the CPU time
-    of the whole process tree less ``fixed_cpu_s``, the cost of starting up and shutting
-    down measured with a one-request run, so it compares with the in-run CPU of the others."""
-    out_dir = tmp / f"aiperf-{n}-{concurrency}"
-    argv = [exe, "profile", "-m", "test-model", "--url", url, "--endpoint-type", "chat"]
-    argv += ["--streaming", "--concurrency", str(concurrency), "--request-count", str(n)]
-    argv += ["--tokenizer", str(tmp / "tokenizer"), "--synthetic-input-tokens-mean", "10"]
-    argv += ["--output-tokens-mean", str(tokens), "--use-legacy-max-tokens"]
-    argv += ["--use-server-token-count", "--output-artifact-dir", str(out_dir), "--ui-type", "none"]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.monotonic()
-    proc = subprocess.run(
-        argv, capture_output=True, text=True, preexec_fn=lambda: pin(CLIENT_CPU), cwd=tmp
-    )
-    wall = time.monotonic() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        return {
-            "error": f"aiperf exited {proc.returncode}: {proc.stdout[-500:]}{proc.stderr[-500:]}"
-        }
-    report = json.loads((out_dir / "profile_export_aiperf.json").read_text())
-    chunks = report["usage_completion_tokens"]["sum"]
-    window = report["benchmark_duration"]["avg"]
-    total_cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    cpu_s = max(total_cpu_s - fixed_cpu_s, 1e-9)
-    return {
-        "ok": int(report["request_count"]["avg"]),
-        "chunks": chunks,
-        "window_s": window,
-        "chunks_per_s": chunks / window,
-        "cpu_s": cpu_s,
-        "total_cpu_s": total_cpu_s,
-        "chunks_per_cpu_s": chunks / cpu_s,
-        "process_wall_s": wall,
-        "peak_rss_mb": None,
-    }
-
-
-def find_aiperf(given: str | None) -> str | None:
-    for candidate in (given, os.environ.get("JOULELENS_BENCH_AIPERF"), shutil.which("aiperf")):
-        if candidate and Path(candidate).exists():
-            return candidate
-    return None
-
-
-# -- in-process micro-benchmarks -------------------------------------------------------
-
-
-def timestamp_cost_ns(count: int = 1_000_000) -> float:
-    """now_s() + RequestTrace.add_chunk per chunk, the only per-chunk bookkeeping."""
-    from joulelens.core.clock import now_s
-    from joulelens.core.events import RequestTrace
-
-    trace = RequestTrace("x", 0.0)
-    add = trace.add_chunk
-    started = time.perf_counter()
-    for _ in range(count):
-        add(now_s(), 1)
-    return (time.perf_counter() - started) / count * 1e9
-
-
-def parse_cost_us(count: int = 200_000) -> float:
-    """Framing + SSE + JSON + bookkeeping per chunk, fed from memory (no socket, no loop)."""
-    sys.path.insert(0, str(REPO / "tests"))
-    from joulelens.core.events import RequestTrace
-    from joulelens.workloads.http1 import ResponseProtocol
-    from joulelens.workloads.stream import StreamParser
-    from sse_server import _ChunkMaker
-
-    framed = _ChunkMaker(True, 7, True).event("content", "tok", 5, None)
-
-    class Sink(asyncio.Transport):
-        def write(self, data: Any) -> None:
-            pass
-
-    async def run() -> float:
-        proto = ResponseProtocol()
-        proto.connection_made(Sink())
-        proto.start(b"", StreamParser(RequestTrace("x", 0.0)).feed)
-        proto.data_received(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
-        started = time.perf_counter()
-        for _ in range(count):
-            proto.data_received(framed)
-        return (time.perf_counter() - started) / count * 1e6
-
-    return asyncio.run(run())
-
-
-def trace_rss_main(args: list[str]) -> None:
-    """Child: RSS growth from holding ``requests`` traces of ``tokens`` one-token chunks."""
-    import psutil
-
-    from joulelens.core.events import RequestTrace
-
-    requests, tokens = int(args[0]), int(args[1])
-    process = psutil.Process()
-    base = process.memory_info().rss
-    traces = []
-    t = 0.0
-    for i in range(requests):
-        trace = RequestTrace(str(i), t)
-        add = trace.add_chunk
-        for _ in range(tokens):
-            t += 1e-3
-            add(t, 1)
-        traces.append(trace)
-    rss = process.memory_info().rss
-    print(json.dumps({"base_rss_mb": base / 2**20, "rss_mb": rss / 2**20}))
-
-
-def trace_rss(requests: int, tokens: int) -> dict:
-    argv = [sys.executable, __file__, "trace-rss", str(requests), str(tokens)]
-    out = subprocess.run(argv, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 # -- main ------------------------------------------------------------------------------
@@ -290,52 +175,96 @@ def fmt(value: Any, spec: str = ",.0f") -> str:
     return "—" if value is None else format(value, spec)
 
 
+def medians(runs: list[dict]) -> dict:
+    """One row from repeated runs: the run with the median CPU rate, with both rates replaced
+    by their medians and every run's rates kept."""
+    good = [r for r in runs if "error" not in r]
+    if not good:
+        return runs[0]
+    good.sort(key=lambda r: r["chunks_per_cpu_s"])
+    row = dict(good[len(good) // 2])
+    row["chunks_per_s"] = statistics.median(r["chunks_per_s"] for r in good)
+    row["chunks_per_cpu_s"] = statistics.median(r["chunks_per_cpu_s"] for r in good)
+    row["runs_chunks_per_s"] = [r.get("chunks_per_s") for r in runs]
+    row["runs_chunks_per_cpu_s"] = [r.get("chunks_per_cpu_s") for r in runs]
+    return row
+
+
+def measure(clients: list[tuple[str, Callable[[], dict]]], repeats: int) -> dict[str, dict]:
+    """A warm-up run of each client, then ``repeats`` rounds; the order flips every round
+    (ABBA...) so drifting machine load falls on every client alike."""
+    for _, run in clients:
+        run()
+    runs: dict[str, list[dict]] = {name: [] for name, _ in clients}
+    for round_ in range(repeats):
+        for name, run in clients if round_ % 2 == 0 else clients[::-1]:
+            runs[name].append(run())
+    return {name: medians(rows) for name, rows in runs.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller runs (about 40 s)")
     parser.add_argument("--full-rss", action="store_true", help="real 10,000 x 1,000 run")
     parser.add_argument("--aiperf", help="path of the aiperf executable")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, help="measured runs per client (5; quick: 1)")
+    parser.add_argument(
+        "--before", default=BEFORE_REF, help=f"git ref to compare with (default {BEFORE_REF})"
+    )
     args = parser.parse_args()
     n, tokens, concurrency = (256, 500, 128) if args.quick else (512, 1000, 256)
-    repeats = 1 if args.quick else args.repeats
+    repeats = args.repeats or (1 if args.quick else 5)
     aiperf = find_aiperf(args.aiperf)
     server, url = start_server(tokens)
     results: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "load_avg_1m": {"start": os.getloadavg()[0]},
         "workload": {"requests": n, "tokens": tokens, "concurrency": concurrency},
+        "repeats": repeats,
     }
     rows: list[tuple[str, dict]] = []
     try:
         with tempfile.TemporaryDirectory() as tmp_name:
             tmp = Path(tmp_name)
-            write_tokenizer(tmp / "tokenizer")
-            clients: list[tuple[str, Any]] = [
-                ("joulelens", lambda: run_client("joulelens", url, n, tokens, concurrency, 0.0)),
-                (
-                    "httpx (reference)",
-                    lambda: run_client("httpx", url, n, tokens, concurrency, 0.0),
-                ),
+            before_src = None
+            if args.before.lower() != "none":
+                before_src = unpack_src(REPO, args.before, tmp / "before")
+                results["before_ref"] = args.before
+
+            def ours(src: Path | None = None) -> Callable[[], dict]:
+                return lambda: run_client("joulelens", url, n, tokens, concurrency, 0.0, src)
+
+            pair = [(OURS, ours())] + ([(BEFORE, ours(before_src))] if before_src else [])
+            measured = measure(pair, repeats)
+            rows += [(name, measured[name]) for name, _ in pair]
+            others: list[tuple[str, Callable[[], dict]]] = [
+                ("httpx (reference)", lambda: run_client("httpx", url, n, tokens, concurrency, 0.0))
             ]
             if aiperf:
-                fixed = run_aiperf(aiperf, url, 1, 1, 1, tmp)
+                write_tokenizer(tmp / "tokenizer")
+
+                def client_pin() -> None:
+                    pin(CLIENT_CPU)
+
+                fixed = run_aiperf(client_pin, aiperf, url, 1, 1, 1, tmp)
                 fixed_cpu_s = fixed.get("total_cpu_s", 0.0)
                 results["aiperf_fixed_cpu_s"] = fixed_cpu_s
-                clients.append(
+                others.append(
                     (
                         "aiperf",
-                        lambda: run_aiperf(aiperf, url, n, tokens, concurrency, tmp, fixed_cpu_s),
+                        lambda: run_aiperf(
+                            client_pin, aiperf, url, n, tokens, concurrency, tmp, fixed_cpu_s
+                        ),
                     )
                 )
-            for name, run in clients:
-                runs = [run() for _ in range(repeats)]
-                good = [r for r in runs if "error" not in r]
-                best = max(good, key=lambda r: r["chunks_per_s"]) if good else runs[0]
-                best["runs_chunks_per_s"] = [r.get("chunks_per_s") for r in runs]
-                best["runs_chunks_per_cpu_s"] = [r.get("chunks_per_cpu_s") for r in runs]
-                rows.append((name, best))
+            # Fewer rounds: slower clients, and not what the before/after figures compare.
+            measured = measure(others, max(1, (repeats + 1) // 2))
+            rows += [(name, measured[name]) for name, _ in others]
             paced = run_client("joulelens", url, 512, 200 if not args.quick else 100, 512, 0.02)
             rows.append((PACED, paced))
+            results["parse_us_per_chunk"] = parse_cost_us()
+            if before_src:
+                results["parse_us_per_chunk_before"] = parse_cost_us(before_src)
         results["clients"] = dict(rows)
         if not aiperf:
             results["clients"]["aiperf"] = {"error": "aiperf not found (pip install aiperf)"}
@@ -344,8 +273,8 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait()
+    results["load_avg_1m"]["end"] = os.getloadavg()[0]
     results["timestamp_ns_per_chunk"] = timestamp_cost_ns()
-    results["parse_us_per_chunk"] = parse_cost_us()
     results["trace_rss_10000x1000"] = trace_rss(10_000, 1000)
     report(results, rows)
 
@@ -366,7 +295,16 @@ def report(results: dict[str, Any], rows: list[tuple[str, dict]]) -> None:
             f"{r['ok']:>6} {r['window_s']:>9.2f} {r['cpu_s']:>7.2f} {fmt(r.get('peak_rss_mb')):>7}"
         )
     by_name = dict(rows)
-    ours = by_name["joulelens"]
+    ours = by_name[OURS]
+    before = by_name.get(BEFORE)
+    if before is not None and "error" not in before:
+        cpu = ours["chunks_per_cpu_s"] / before["chunks_per_cpu_s"]
+        wall = ours["chunks_per_s"] / before["chunks_per_s"]
+        results["after_vs_before"] = {"chunks_per_s": wall, "chunks_per_cpu_s": cpu}
+        print(
+            f"joulelens / joulelens at {results['before_ref']}: {cpu:.3f}x chunks per CPU-second,"
+            f" {wall:.3f}x chunks/s (medians of {results['repeats']})"
+        )
     for peer in ("aiperf", "httpx (reference)"):
         other = by_name.get(peer)
         if other is None or "error" in other:
@@ -382,7 +320,12 @@ def report(results: dict[str, Any], rows: list[tuple[str, dict]]) -> None:
         f"{paced['cpu_s'] / paced['window_s'] * 100:.0f}% of one core"
     )
     print(f"now_s() + add_chunk: {results['timestamp_ns_per_chunk']:.0f} ns per chunk")
-    print(f"framing + SSE + JSON per chunk (no socket): {results['parse_us_per_chunk']:.2f} us")
+    parse = f"{results['parse_us_per_chunk']:.2f} us"
+    if "parse_us_per_chunk_before" in results:
+        parse += f" (at {results['before_ref']}: {results['parse_us_per_chunk_before']:.2f} us)"
+    print(f"framing + SSE + JSON per chunk (no socket, CPU time): {parse}")
+    load = results["load_avg_1m"]
+    print(f"1-minute load average: {load['start']:.1f} at the start, {load['end']:.1f} at the end")
     rss = results["trace_rss_10000x1000"]
     print(
         f"10,000 x 1,000-token traces: {rss['rss_mb'] - rss['base_rss_mb']:.0f} MB of traces,"
@@ -403,7 +346,5 @@ def report(results: dict[str, Any], rows: list[tuple[str, dict]]) -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "client":
         client_main(sys.argv[2:])
-    elif len(sys.argv) > 1 and sys.argv[1] == "trace-rss":
-        trace_rss_main(sys.argv[2:])
     else:
         main()

@@ -13,7 +13,10 @@ do). Each request picks its behaviour with an ``sse_test`` object in the body::
     usage (str)             "auto" (follow stream_options, default) or "none"
     finish_reason (str)     default "length" when chunks == max_tokens else "stop"
     prompt_tokens (int)     reported prompt tokens (default 7)
-    status (int)            answer with this HTTP status and a JSON error instead
+    status (int)            answer with this HTTP status and a JSON error instead (204 and
+                            304: no body, no Content-Length)
+    headers (dict)          extra response headers; ``connection: close`` also makes the
+                            server close the connection after the response
     malformed_at (int)      send a broken JSON line before content chunk k
     error_at (int)          send a ``{"error": ...}`` event before content chunk k, then end
     stall_at, stall_s       stop sending for stall_s seconds before content chunk k
@@ -25,6 +28,8 @@ do). Each request picks its behaviour with an ``sse_test`` object in the body::
     preempt (bool)          count one preemption in /metrics
 
 Run ``python tests/sse_server.py`` to serve in a separate process (prints the port).
+``SSEServer(ssl=context)`` serves HTTPS. ``tests/asgi_sse_server.py`` serves the same
+requests from uvicorn, so the client is also tested against a maintained HTTP stack.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import ssl as ssl_module
 import threading
 import time
 from collections.abc import Iterator
@@ -119,10 +125,16 @@ class _Metrics:
 class SSEServer:
     """The server on its own event loop in a daemon thread; ``url`` is ``http://127.0.0.1:port``."""
 
-    def __init__(self, options: ServerOptions | None = None, port: int = 0) -> None:
+    def __init__(
+        self,
+        options: ServerOptions | None = None,
+        port: int = 0,
+        ssl: ssl_module.SSLContext | None = None,
+    ) -> None:
         self.options = options or ServerOptions()
         self.stats = ServerStats()
         self._port = port
+        self._ssl = ssl
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
@@ -141,7 +153,7 @@ class SSEServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self._ssl else 'http'}://127.0.0.1:{self.port}"
 
     def start(self) -> SSEServer:
         self._thread = threading.Thread(target=self._serve_thread, name="sse-server", daemon=True)
@@ -170,7 +182,7 @@ class SSEServer:
         if self.options.max_running:
             self._slots = asyncio.Semaphore(self.options.max_running)
         self._server = await asyncio.start_server(
-            self._handle, "127.0.0.1", self._port, backlog=4096
+            self._handle, "127.0.0.1", self._port, backlog=4096, ssl=self._ssl
         )
         if announce:
             print(self.port, flush=True)
@@ -267,8 +279,12 @@ class SSEServer:
             return _respond(w, 400, _pydantic_error("stream_options"))
         if self.options.reject_continuous_usage and "continuous_usage_stats" in options:
             return _respond(w, 400, _pydantic_error("stream_options.continuous_usage_stats"))
+        extra = test.get("headers") or {}
+        head = "".join(f"{name}: {value}\r\n" for name, value in extra.items()).encode()
+        keep = all(f"{n}: {v}".lower() != "connection: close" for n, v in extra.items())
         if "status" in test:
-            return _respond(w, int(test["status"]), b'{"error":{"message":"injected failure"}}')
+            failure = b'{"error":{"message":"injected failure"}}'
+            return _respond(w, int(test["status"]), failure, extra=head) and keep
         engine = stats.requests % self.options.engines
         self._waiting[engine] += 1
         if self._slots is not None:
@@ -278,7 +294,7 @@ class SSEServer:
         stats.in_flight += 1
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
         try:
-            return await self._stream(request, test, options, chat, engine, w)
+            return await self._stream(request, test, options, chat, engine, w, head) and keep
         finally:
             stats.in_flight -= 1
             self._running[engine] -= 1
@@ -293,6 +309,7 @@ class SSEServer:
         chat: bool,
         engine: int,
         w: asyncio.StreamWriter,
+        head: bytes = b"",
     ) -> bool:
         t0 = time.monotonic()
         max_tokens = request.get("max_tokens", request.get("max_completion_tokens"))
@@ -307,11 +324,11 @@ class SSEServer:
             "length" if max_tokens is not None and total >= max_tokens else "stop"
         )
         if test.get("json") or not request.get("stream"):
-            return _respond(w, 200, _json_answer(chat, prompt_tokens, total, finish))
+            return _respond(w, 200, _json_answer(chat, prompt_tokens, total, finish), extra=head)
         special = {test.get(key) for key in ("drop_at", "stall_at", "malformed_at", "error_at")}
         w.write(
             b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-            b"transfer-encoding: chunked\r\n\r\n"
+            b"transfer-encoding: chunked\r\n" + head + b"\r\n"
         )
         make = _ChunkMaker(chat, prompt_tokens, continuous)
         reasoning = int(test.get("reasoning", 0))
@@ -461,6 +478,12 @@ class _ChunkMaker:
             self.chat, self.prompt_tokens, self.continuous, field, text, completion, finish
         )
 
+    def sse(self, field: str | None, text: str, completion: int, finish: str | None) -> bytes:
+        """:meth:`event` without the chunked framing (for a server that frames itself)."""
+        return _sse_event(
+            self.chat, self.prompt_tokens, self.continuous, field, text, completion, finish
+        )
+
     def usage_only(self, completion: int) -> bytes:
         kind = "chat.completion.chunk" if self.chat else "text_completion"
         usage = _usage(self.prompt_tokens, completion)
@@ -481,7 +504,12 @@ def _usage(prompt_tokens: int, completion: int) -> str:
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _event(
+def _event(*key: Any) -> bytes:
+    return _framed(_sse_event(*key))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _sse_event(
     chat: bool,
     prompt_tokens: int,
     continuous: bool,
@@ -498,7 +526,7 @@ def _event(
         choice = f'{{"index":0,"text":{json.dumps(text)},"logprobs":null,"finish_reason":{reason}}}'
     usage = "," + _usage(prompt_tokens, completion) if continuous else ""
     kind = "chat.completion.chunk" if chat else "text_completion"
-    return _framed(f"{_head(kind)}{choice}]{usage}}}\n\n".encode())
+    return f"{_head(kind)}{choice}]{usage}}}\n\n".encode()
 
 
 def _framed(event: bytes) -> bytes:
@@ -510,14 +538,22 @@ def _send(w: asyncio.StreamWriter, event: bytes) -> None:
 
 
 def _respond(
-    w: asyncio.StreamWriter, status: int, body: bytes, ctype: str = "application/json"
+    w: asyncio.StreamWriter,
+    status: int,
+    body: bytes,
+    ctype: str = "application/json",
+    extra: bytes = b"",
 ) -> bool:
-    reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found"}.get(
-        status, "Error"
-    )
+    reasons = {200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized"}
+    reason = {**reasons, 404: "Not Found"}.get(status, "Error")
+    if status in (204, 304):  # no body, and no framing for one
+        w.write(f"HTTP/1.1 {status} {reason}\r\n".encode() + extra + b"\r\n")
+        return True
     w.write(
         f"HTTP/1.1 {status} {reason}\r\ncontent-type: {ctype}\r\n"
-        f"content-length: {len(body)}\r\n\r\n".encode()
+        f"content-length: {len(body)}\r\n".encode()
+        + extra
+        + b"\r\n"
         + body
     )
     return True

@@ -1,13 +1,10 @@
 """HTTP framing the raw client must survive: reads split anywhere, Content-Length and
 read-until-close bodies, informational responses. A scripted server on port 0 writes exact
-bytes with pauses so that each piece arrives in its own read."""
+bytes with pauses so that each piece arrives in its own read (the ``scripted`` fixture)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
-from collections.abc import Iterator
 
 import pytest
 
@@ -28,65 +25,6 @@ def content(text: str, completion: int | None = None, finish: str | None = None)
 
 def chunked(body: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(body), body)
-
-
-class ScriptedServer:
-    """Answers every request with ``pieces``, pausing between them; closes if asked."""
-
-    def __init__(self, pieces: list[bytes], close: bool = False) -> None:
-        self.pieces = pieces
-        self.close = close
-        self.ready = threading.Event()
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.port = 0
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = next(
-            int(line.split(b":")[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length")
-        )
-        await reader.readexactly(length)
-        for piece in self.pieces:
-            writer.write(piece)
-            await writer.drain()
-            await asyncio.sleep(0.01)
-        if self.close:
-            writer.close()
-        else:
-            await reader.read()  # keep the connection until the client leaves
-
-    def run(self) -> None:
-        async def main() -> None:
-            self.loop = asyncio.get_running_loop()
-            server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
-            self.port = server.sockets[0].getsockname()[1]
-            self.stop = asyncio.Event()
-            self.ready.set()
-            async with server:
-                await self.stop.wait()
-
-        asyncio.run(main())
-
-
-@pytest.fixture
-def scripted() -> Iterator:
-    servers: list[tuple[ScriptedServer, threading.Thread]] = []
-
-    def start(pieces: list[bytes], close: bool = False) -> str:
-        server = ScriptedServer(pieces, close)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        server.ready.wait(5)
-        servers.append((server, thread))
-        return f"http://127.0.0.1:{server.port}"
-
-    yield start
-    for server, thread in servers:
-        assert server.loop is not None
-        server.loop.call_soon_threadsafe(server.stop.set)
-        thread.join(5)
 
 
 def one(url: str):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ssl
 import time
 
 from workload_helpers import chat, config
 
 from joulelens.core.clock import now_s
 from joulelens.workloads import MetricsScraper, run_load_sync
+from sse_server import SSEServer
 
 
 def test_scraper_follows_a_run(make_sse_server) -> None:
@@ -71,3 +73,28 @@ def test_unreachable_server_is_unavailable(sse_server) -> None:
     with MetricsScraper(url) as scraper:
         assert not scraper.available
         assert "unreachable" in (scraper.unavailable_reason or "")
+
+
+def test_scraper_sends_the_given_headers(make_sse_server) -> None:
+    token = "Bearer scrape-token-5f4e"
+    server = make_sse_server(authorization=frozenset({token}))
+    with MetricsScraper(server.url, interval_s=0.1, headers={"Authorization": token}) as scraper:
+        assert scraper.available, scraper.unavailable_reason
+    assert server.stats.authorized["/metrics"] == len(scraper.scrape_times_s) >= 2
+    refused = MetricsScraper(server.url).start()
+    assert refused.unavailable_reason == f"{server.url}/metrics answered HTTP 401"
+
+
+def test_scraper_over_https_trusts_ssl_cert_file(tls_files, monkeypatch) -> None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls_files.cert, tls_files.key)
+    server = SSEServer(ssl=context).start()
+    try:
+        untrusted = MetricsScraper(server.url).start()
+        assert "CERTIFICATE_VERIFY_FAILED" in (untrusted.unavailable_reason or "")
+        monkeypatch.setenv("SSL_CERT_FILE", str(tls_files.ca))  # the child inherits it
+        with MetricsScraper(server.url, interval_s=0.1) as scraper:
+            assert scraper.available, scraper.unavailable_reason
+        assert scraper.running_batch_series() is not None
+    finally:
+        server.stop()

@@ -1,25 +1,32 @@
-"""A minimal HTTP/1.1 client on asyncio protocols, just enough for streamed POSTs.
+"""A small HTTP/1.1 client on asyncio protocols, just enough for streamed POSTs.
 
-Why not httpx: per streamed chunk httpx (via httpcore and h11) runs several layers of
-Python generators and events; a protocol that decodes framing inside ``data_received``
-costs a few microseconds per chunk, so the client is never the bottleneck (see
-``bench/bench_loadgen.py``). It supports ``Content-Length``, ``chunked`` and
-read-until-close bodies, keep-alive reuse through :class:`ConnectionPool`, and TLS.
+Framing is llhttp's (Node.js's C parser, through ``httptools``): each network read goes to
+the parser inside ``data_received`` and comes back as body pieces, stamped with the time of
+that read. Why not httpx: per streamed chunk httpx (via httpcore and h11) runs several
+layers of Python generators and events; here a chunk costs a few microseconds, so the client
+is never the bottleneck (see ``bench/bench_loadgen.py``). Keep-alive connections are reused
+through :class:`ConnectionPool`, as long as the server's ``Connection`` and ``Keep-Alive``
+headers allow; ``https`` URLs use TLS with the system's certificate authorities.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import ssl
 from collections.abc import Callable
+
+import httptools
 
 from joulelens.core.clock import now_s
 from joulelens.workloads.config import Endpoint
 
 BUFFERED_BODY_LIMIT = 16 * 1024 * 1024
+HEAD_LIMIT = 64 * 1024
+NO_BODY_STATUSES = (204, 304)
 
-# Parser states.
-_HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_CRLF, _TRAILER, _UNTIL_CLOSE, _DONE = range(8)
+# Where the current request is.
+_IDLE, _HEAD, _BODY, _DONE = range(4)
 
 BodySink = Callable[[bytes, float], None]
 
@@ -31,7 +38,8 @@ class ResponseProtocol(asyncio.Protocol):
     that delivered them; error responses and plain JSON answers are kept in ``body``
     instead. After ``done``: ``status``, ``error`` (``None`` if the response was complete),
     ``reusable`` (may carry another request), ``lost_before_response`` (the server closed the
-    connection before answering, e.g. an idle keep-alive connection it was closing).
+    connection before answering, e.g. an idle keep-alive connection it was closing) and
+    ``idle_limit_s`` (how long it may sit idle before reuse, from ``Keep-Alive: timeout``).
     """
 
     def __init__(self) -> None:
@@ -46,12 +54,17 @@ class ResponseProtocol(asyncio.Protocol):
         self.buffered = False
         self.last_rx_s = 0.0
         self.idle_since_s = 0.0
+        self.idle_limit_s = math.inf
         self.reusable = False
-        self._state = _DONE
-        self._buf = b""
-        self._left = 0
-        self._keep_alive = True
         self.body = b""
+        self._state = _IDLE
+        self._parser: httptools.HttpResponseParser | None = None
+        self._pieces: list[bytes] = []
+        self._head_bytes = 0
+        self._informational = False
+        self._framed = False
+        self._until_close = False
+        self._server_allows_reuse = True
 
     # -- asyncio callbacks -------------------------------------------------------------
 
@@ -62,9 +75,9 @@ class ResponseProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.reusable = False
-        if self._state == _DONE:
+        if self._state in (_IDLE, _DONE):
             return
-        if self._state == _UNTIL_CLOSE:
+        if self._state == _BODY and self._until_close:
             self._complete(now_s())
             return
         reason = f": {exc}" if exc else ""
@@ -75,33 +88,77 @@ class ResponseProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         t_s = now_s()
         self.last_rx_s = t_s
-        self.received_any = True
-        state = self._state
-        if state == _CHUNK_DATA and not self._buf and len(data) < self._left:
-            # The common case mid-chunk: the whole read is body, nothing to frame.
-            self._left -= len(data)
-            self._deliver(data, t_s)
+        if self._state in (_IDLE, _DONE):
+            # Bytes nobody asked for: the connection is out of step, never reuse it.
+            self.reusable = False
+            self.close()
             return
-        if self._buf:
-            data = self._buf + data
-            self._buf = b""
-        if state == _HEAD:
-            rest = self._parse_head(data, t_s)
-            if rest is None:
-                return
-            data = rest
-            state = self._state
-        if _CHUNK_SIZE <= state <= _TRAILER:
-            self._parse_chunked(data, t_s)
-        elif state == _LENGTH:
-            if len(data) >= self._left:
-                self._deliver(data[: self._left], t_s)
-                self._complete(t_s)
-            else:
-                self._left -= len(data)
-                self._deliver(data, t_s)
-        elif state == _UNTIL_CLOSE:
-            self._deliver(data, t_s)
+        self.received_any = True
+        assert self._parser is not None
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._malformed("the server switched protocols (HTTP 101)")
+            return
+        except httptools.HttpParserError as exc:
+            self._malformed(str(exc) or type(exc).__name__)
+            return
+        pieces = self._pieces
+        if pieces:
+            self._deliver(pieces[0] if len(pieces) == 1 else b"".join(pieces), t_s)
+            pieces.clear()
+        if self._state == _HEAD:
+            self._head_bytes += len(data)
+            if self._head_bytes > HEAD_LIMIT:
+                self.abort("response head too large")
+
+    # -- llhttp callbacks (run inside ``feed_data``) -----------------------------------
+
+    def on_message_begin(self) -> None:
+        if self._state != _HEAD:  # a second response after ours: the server is out of step
+            self.reusable = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._state != _HEAD:
+            return
+        name = name.lower()
+        if name == b"content-type":
+            self.buffered = b"json" in value.lower()
+        elif name == b"keep-alive":
+            self._keep_alive_params(value)
+        elif _is_framing_header(name, value):
+            self._framed = True
+
+    def on_headers_complete(self) -> None:
+        if self._state != _HEAD:
+            return
+        assert self._parser is not None
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:  # informational; the real head follows
+            self._informational = True
+            return
+        self.status = status
+        self.buffered = self.buffered or status != 200
+        self._state = _BODY
+        # llhttp reads a body without Content-Length or chunked framing until the close.
+        self._until_close = status not in NO_BODY_STATUSES and not self._framed
+
+    def on_body(self, body: bytes) -> None:
+        if self._state == _BODY:
+            self._pieces.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._informational:
+            self._reset_head()
+            return
+        if self._state != _BODY:
+            return
+        assert self._parser is not None
+        self._server_allows_reuse = self._server_allows_reuse and self._parser.should_keep_alive()
+        if self._pieces:
+            self._deliver(b"".join(self._pieces), self.last_rx_s)
+            self._pieces.clear()
+        self._complete(self.last_rx_s)
 
     # -- request lifecycle -------------------------------------------------------------
 
@@ -113,11 +170,13 @@ class ResponseProtocol(asyncio.Protocol):
         self.error = None
         self.received_any = False
         self.lost_before_response = False
-        self.buffered = False
         self.reusable = False
         self.body = b""
-        self._state = _HEAD
-        self._buf = b""
+        self._parser = httptools.HttpResponseParser(self)
+        self._pieces.clear()
+        self._server_allows_reuse = True
+        self.idle_limit_s = math.inf
+        self._reset_head()
         self.last_rx_s = now_s()
         self.transport.write(request)
         return self.done
@@ -132,8 +191,24 @@ class ResponseProtocol(asyncio.Protocol):
         if self.transport is not None and not self.closed:
             self.transport.close()
 
+    def _reset_head(self) -> None:
+        self._state = _HEAD
+        self._head_bytes = 0
+        self._informational = False
+        self.buffered = False
+        self._framed = False
+        self._until_close = False
+
+    def _malformed(self, reason: str) -> None:
+        if self._state == _DONE:  # the response was complete; only what followed is bad
+            self.reusable = False
+            self.close()
+            return
+        self._pieces.clear()
+        self.abort(f"malformed response: {reason}")
+
     def _fail(self, reason: str) -> None:
-        if self._state == _DONE:
+        if self._state in (_IDLE, _DONE):
             return
         self._state = _DONE
         self.error = reason
@@ -143,7 +218,7 @@ class ResponseProtocol(asyncio.Protocol):
 
     def _complete(self, t_s: float) -> None:
         self._state = _DONE
-        self.reusable = self._keep_alive and not self.closed
+        self.reusable = self._server_allows_reuse and not self._until_close and not self.closed
         self.idle_since_s = t_s
         if self.done is not None and not self.done.done():
             self.done.set_result(None)
@@ -155,109 +230,27 @@ class ResponseProtocol(asyncio.Protocol):
         elif len(self.body) < BUFFERED_BODY_LIMIT:
             self.body += data[: BUFFERED_BODY_LIMIT - len(self.body)]
 
-    # -- framing -----------------------------------------------------------------------
+    def _keep_alive_params(self, value: bytes) -> None:
+        """``Keep-Alive: timeout=5, max=100``: idle seconds the server keeps the connection
+        open, and requests it still takes on it."""
+        for param in value.split(b","):
+            key, _, number = param.strip().partition(b"=")
+            key = key.strip().lower()
+            try:
+                if key == b"timeout":
+                    # Half the server's window: a request written near the limit must still
+                    # reach the server before its timer closes the connection.
+                    self.idle_limit_s = float(number) / 2
+                elif key == b"max" and int(number) <= 0:
+                    self._server_allows_reuse = False
+            except ValueError:
+                continue
 
-    def _parse_head(self, data: bytes, t_s: float) -> bytes | None:
-        end = data.find(b"\r\n\r\n")
-        if end < 0:
-            if len(data) > 65536:
-                self.abort("response head too large")
-            else:
-                self._buf = data
-            return None
-        head, rest = data[:end], data[end + 4 :]
-        lines = head.split(b"\r\n")
-        parts = lines[0].split(None, 2)
-        try:
-            self.status = int(parts[1])
-        except (IndexError, ValueError):
-            self.abort(f"malformed status line: {lines[0][:100]!r}")
-            return None
-        if 100 <= self.status < 200:  # informational; the real head follows
-            self._buf = b""
-            return self._parse_head(rest, t_s) if rest else None
-        length: int | None = None
-        chunked = False
-        self.buffered = self.status != 200
-        self._keep_alive = parts[0] != b"HTTP/1.0"
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            if name == b"content-length":
-                length = int(value.strip())
-            elif name == b"transfer-encoding":
-                chunked = b"chunked" in value.lower()
-            elif name == b"content-type":
-                self.buffered = self.status != 200 or b"json" in value.lower()
-            elif name == b"connection":
-                token = value.strip().lower()
-                self._keep_alive = token != b"close" and (
-                    self._keep_alive or token == b"keep-alive"
-                )
-        if chunked:
-            self._state = _CHUNK_SIZE
-        elif length is not None:
-            self._state = _LENGTH
-            self._left = length
-            if length == 0:
-                self._complete(t_s)
-                return None
-        else:
-            self._state = _UNTIL_CLOSE
-            self._keep_alive = False
-        return rest
 
-    def _parse_chunked(self, data: bytes, t_s: float) -> None:
-        pos = 0
-        size = len(data)
-        pieces: list[bytes] = []
-        state = self._state
-        while pos < size:
-            if state == _CHUNK_DATA:
-                take = min(self._left, size - pos)
-                pieces.append(data[pos : pos + take])
-                pos += take
-                self._left -= take
-                if self._left == 0:
-                    state = _CHUNK_CRLF
-            elif state == _CHUNK_CRLF:
-                if size - pos < 2:
-                    break
-                pos += 2
-                state = _CHUNK_SIZE
-            elif state == _CHUNK_SIZE:
-                eol = data.find(b"\r\n", pos)
-                if eol < 0:
-                    break
-                try:
-                    self._left = int(data[pos:eol].split(b";", 1)[0], 16)
-                except ValueError:
-                    self._state = state
-                    self.abort(f"malformed chunk size: {data[pos:eol][:40]!r}")
-                    return
-                pos = eol + 2
-                state = _CHUNK_DATA if self._left else _TRAILER
-            else:  # _TRAILER: optional trailer fields, then an empty line
-                if data[pos : pos + 2] == b"\r\n":
-                    pos += 2
-                    self._state = _DONE
-                    if pieces:
-                        self._deliver(b"".join(pieces), t_s)
-                    self._complete(t_s)
-                    return
-                eol = data.find(b"\r\n\r\n", pos)
-                if eol < 0:
-                    break
-                pos = eol + 4
-                self._state = _DONE
-                if pieces:
-                    self._deliver(b"".join(pieces), t_s)
-                self._complete(t_s)
-                return
-        self._state = state
-        self._buf = data[pos:]
-        if pieces:
-            self._deliver(pieces[0] if len(pieces) == 1 else b"".join(pieces), t_s)
+def _is_framing_header(name: bytes, value: bytes) -> bool:
+    return name == b"content-length" or (
+        name == b"transfer-encoding" and value.rsplit(b",", 1)[-1].strip().lower() == b"chunked"
+    )
 
 
 def encode_post(endpoint: Endpoint, path: str, body: bytes, headers: dict[str, str]) -> bytes:
@@ -276,9 +269,10 @@ def encode_post(endpoint: Endpoint, path: str, body: bytes, headers: dict[str, s
 class ConnectionPool:
     """Idle keep-alive connections to one endpoint, reused newest first.
 
-    Idle connections older than ``max_idle_s`` are dropped rather than reused: servers close
-    idle keep-alive connections (uvicorn after 5 s) and a request written into a connection
-    the server is closing fails without ever reaching it.
+    Idle connections older than ``max_idle_s`` (or the half of the server's ``Keep-Alive:
+    timeout``, if shorter) are dropped rather than reused: servers close idle keep-alive
+    connections (uvicorn after 5 s) and a request written into a connection the server is
+    closing fails without ever reaching it.
     """
 
     def __init__(self, endpoint: Endpoint, *, connect_timeout_s: float, max_idle_s: float = 2.0):
@@ -296,7 +290,8 @@ class ConnectionPool:
         t_s = now_s()
         while self._idle:
             proto = self._idle.pop()
-            if not proto.closed and t_s - proto.idle_since_s < self.max_idle_s:
+            limit_s = min(self.max_idle_s, proto.idle_limit_s)
+            if not proto.closed and t_s - proto.idle_since_s < limit_s:
                 return proto, True
             proto.close()
         loop = asyncio.get_running_loop()

@@ -19,36 +19,46 @@ import contextlib
 import json
 import os
 import signal
+import ssl
 import sys
 import threading
-import urllib.error
-import urllib.request
 from typing import Any, TextIO
+
+import httpx
 
 from joulelens.core.clock import now_s
 from joulelens.workloads.prometheus import HistogramCounts, ScrapeValues, parse_scrape
 
-# Local servers are scraped directly, whatever proxy the environment names.
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 # Request headers (JSON object) for a server that wants an API key on /metrics too.
 HEADERS_ENV = "JOULELENS_SCRAPE_HEADERS"
 
 
-def scrape_once(
-    url: str, timeout_s: float, headers: dict[str, str] | None = None
-) -> tuple[float, ScrapeValues | None, str | None]:
+def scrape_client(timeout_s: float, headers: dict[str, str] | None = None) -> httpx.Client:
+    """The client of every scrape. A new connection each time: a kept-alive one could be
+    closed by the server (uvicorn: after 5 s idle) just as a slow scrape reuses it. Local
+    servers are scraped directly, whatever proxy the environment names (``trust_env=False``);
+    HTTPS still verifies against the default certificate authorities (``SSL_CERT_FILE``)."""
+    return httpx.Client(
+        headers=headers or {},
+        timeout=timeout_s,
+        limits=httpx.Limits(max_keepalive_connections=0),
+        trust_env=False,
+        verify=ssl.create_default_context(),
+        follow_redirects=True,
+    )
+
+
+def scrape_once(url: str, client: httpx.Client) -> tuple[float, ScrapeValues | None, str | None]:
     """(time, values, error reason): exactly one of values and reason is set."""
     sent_s = now_s()
     try:
-        request = urllib.request.Request(url, headers=headers or {})
-        with _opener.open(request, timeout=timeout_s) as response:
-            text = response.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as exc:
-        return (sent_s + now_s()) / 2, None, f"{url} answered HTTP {exc.code}"
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return (sent_s + now_s()) / 2, None, f"{url} unreachable: {reason}"
+        response = client.get(url)
+    except httpx.HTTPError as exc:
+        return (sent_s + now_s()) / 2, None, f"{url} unreachable: {exc or type(exc).__name__}"
     t_s = (sent_s + now_s()) / 2
+    if response.status_code >= 400:
+        return t_s, None, f"{url} answered HTTP {response.status_code}"
+    text = response.content.decode("utf-8", "replace")
     try:
         return t_s, parse_scrape(text), None
     except ValueError as exc:
@@ -88,21 +98,22 @@ def scrape_loop(
     ``stop`` is set, then once more so a window can end at the stop time."""
     start_s = now_s()
     tick = 0
-    while True:
-        # The last scrape must start after the stop request, not merely finish after it.
-        stopping = stop.is_set()
-        t_s, values, reason = scrape_once(url, timeout_s, headers)
-        line: dict[str, Any] = {"t": t_s}
-        if values is not None:
-            line["values"] = values_to_json(values)
-        else:
-            line["error"] = reason
-        out.write(json.dumps(line) + "\n")
-        out.flush()
-        if stopping:
-            return
-        tick = max(tick + 1, int((now_s() - start_s) / interval_s) + 1)
-        stop.wait(max(0.0, start_s + tick * interval_s - now_s()))
+    with scrape_client(timeout_s, headers) as client:
+        while True:
+            # The last scrape must start after the stop request, not merely finish after it.
+            stopping = stop.is_set()
+            t_s, values, reason = scrape_once(url, client)
+            line: dict[str, Any] = {"t": t_s}
+            if values is not None:
+                line["values"] = values_to_json(values)
+            else:
+                line["error"] = reason
+            out.write(json.dumps(line) + "\n")
+            out.flush()
+            if stopping:
+                return
+            tick = max(tick + 1, int((now_s() - start_s) / interval_s) + 1)
+            stop.wait(max(0.0, start_s + tick * interval_s - now_s()))
 
 
 def main() -> None:
