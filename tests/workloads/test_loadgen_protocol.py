@@ -244,3 +244,20 @@ def test_the_client_knows_how_long_it_waited_for_a_cpu(sse_server: SSEServer) ->
     assert 0 < load.cpu.run_s <= load.cpu.wall_s
     assert 0 <= load.cpu.wait_s <= load.cpu.wall_s
     assert 0 <= load.cpu.wait_fraction <= 1
+
+
+@pytest.mark.parametrize(
+    "event",
+    [b'{"choices": [1]}', b'{"choices": [{"delta": "x"}]}', b'{"usage": [3]}', b'{"choices": 5}'],
+)
+def test_a_chunk_of_the_wrong_shape_is_an_error_not_a_crash(event: bytes) -> None:
+    """A JSON chunk whose parts have the wrong types raised AttributeError in the client's
+    thread (an asyncio "Fatal error"), and the request read as a dropped connection."""
+    from joulelens.core.events import RequestTrace
+    from joulelens.workloads.stream import StreamParser
+
+    parser = StreamParser(RequestTrace("r0", 0.0))
+    parser.feed(b'data: {"choices": [{"delta": {"content": "a"}}]}\n\n', 1.0)
+    parser.feed(b"data: " + event + b"\n\n", 2.0)
+    assert parser.error is not None and parser.error.startswith("malformed chunk"), parser.error
+    assert parser.trace.output_tokens == 1

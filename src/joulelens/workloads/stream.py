@@ -89,6 +89,12 @@ class StreamParser:
         if type(obj) is not dict:
             self.error = f"malformed chunk: {excerpt(payload)}"
             return
+        try:
+            self._interpret(obj, t_s)
+        except (AttributeError, TypeError, IndexError):  # e.g. {"choices": [1]}
+            self.error = f"malformed chunk: {excerpt(payload)}"
+
+    def _interpret(self, obj: dict[str, Any], t_s: float) -> None:
         trace = self.trace
         tokens = 0
         finished = False
