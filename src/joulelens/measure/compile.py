@@ -35,7 +35,7 @@ from joulelens.measure.shared import (
     put_idle,
     range_checks,
 )
-from joulelens.measure.spec import CompiledRun, MeasureOptions, RunSpec
+from joulelens.measure.spec import CompiledRun, MeasureOptions, RunAdditions, RunSpec
 from joulelens.measure.steady import (
     Drift,
     SteadyWindow,
@@ -86,6 +86,7 @@ def compile_llm_run(
     server_metrics: ServerMetrics | None = None,
     idle: IdleBaseline | None = None,
     options: MeasureOptions | None = None,
+    additions: RunAdditions | None = None,
 ) -> CompiledRun:
     """One LLM/MLLM run: record (every metric a number or null with a reason), per-request
     rows with attributed energy, and timeline rows (times relative to the first send)."""
@@ -176,6 +177,8 @@ def compile_llm_run(
         extra=extra,
         artifacts=artifact_names(rows, timeline),
         config_extra={"steady_state": _steady_config(steady, drifts, origin_s)},
+        timeline=timeline,
+        additions=additions,
     )
     return CompiledRun(record, rows, timeline)
 

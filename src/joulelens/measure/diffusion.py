@@ -31,7 +31,7 @@ from joulelens.measure.shared import (
     put_idle,
     range_checks,
 )
-from joulelens.measure.spec import CompiledRun, MeasureOptions, RunSpec
+from joulelens.measure.spec import CompiledRun, MeasureOptions, RunAdditions, RunSpec
 from joulelens.measure.steady import diffusion_batches
 from joulelens.measure.validate import energy_per_unit_reasons
 from joulelens.meters.totals import boundary_totals
@@ -46,6 +46,7 @@ def compile_diffusion_run(
     batch_windows: Mapping[int, WindowEnergy] | None = None,
     idle: IdleBaseline | None = None,
     options: MeasureOptions | None = None,
+    additions: RunAdditions | None = None,
 ) -> CompiledRun:
     """One diffusion run: record and timeline rows (no per-request rows).
 
@@ -117,6 +118,8 @@ def compile_diffusion_run(
         extra={"batch_size": batch_size, "num_requests": spec.num_requests},
         artifacts=artifact_names([], timeline),
         config_extra={"batches": _batch_config(batches, kept, per_batch, boundary, origin_s)},
+        timeline=timeline,
+        additions=additions,
     )
     return CompiledRun(record, [], timeline)
 

@@ -38,7 +38,7 @@ ALLOW_FLAG = "--allow-missing-gpu-energy"
 
 
 class _PlacedEngine(Protocol):
-    def gpu_uuids(self) -> list[tuple[int, str]]: ...
+    def placed_gpus(self) -> list[tuple[int, str]]: ...
 
 
 class RunGpus:
@@ -102,11 +102,11 @@ class RunGpus:
         return {**self.environ, ENV_VAR: ",".join(self.selection.uuids)}
 
     # -- after the engine --------------------------------------------------------------------
-    def resolve(self, engine: Any) -> GpuSelection:
+    def resolve(self, engine: _PlacedEngine) -> GpuSelection:
         """The final selection: for in-process engines, the devices the model is on."""
         if self.selection is not None:
             return self.selection
-        placed: list[tuple[int, str]] = list(engine.gpu_uuids())
+        placed: list[tuple[int, str]] = list(engine.placed_gpus())
         if not placed:
             self.selection = no_gpus("the model runs on the CPU: no GPU is used")
             self._note_unused_gpus()
@@ -200,3 +200,12 @@ class RunGpus:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def cuda_available() -> bool:
+    """Whether torch sees a CUDA device (False when torch is not installed)."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())

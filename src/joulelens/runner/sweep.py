@@ -21,7 +21,9 @@ from joulelens.errors import InputError
 from joulelens.meters import IdlePower
 from joulelens.records import RunRecord, RunStatus
 from joulelens.runner.config import RunConfig
-from joulelens.runner.execute import RunObserver, failed_record, run_one
+from joulelens.runner.execute import run_one
+from joulelens.runner.protocol import RunObserver
+from joulelens.runner.provenance import failed_record
 from joulelens.store import Store
 
 UNREACHABLE_BATCH_MARK = "low batch utilization"  # the reason the 85% rule leaves
