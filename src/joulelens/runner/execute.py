@@ -220,7 +220,7 @@ def _gpu_label(config: RunConfig, meters: MeterSet, used: int) -> str | None:
     models = sorted({str(name) for m in meters if (name := getattr(m, "model", None))})
     if models:
         return _short_gpu_name(models[0])
-    in_process_on_cpu = config.engine in ("transformers", "diffusers") and used == 0
+    in_process_on_cpu = config.in_process and used == 0
     return "cpu" if config.num_gpus == 0 or not config.gpus or in_process_on_cpu else None
 
 
@@ -244,11 +244,10 @@ def _spec(
         k: v for k, v in contribution.fields.items() if k != "model_id" and v is not None
     }
     used = len(gpus.selection.devices) if gpus.selection is not None else config.num_gpus
-    in_process = config.engine in ("transformers", "diffusers")
     fields.update(
         gpu_model=_gpu_label(config, meters, used),
         # In-process engines: the GPUs the model is on, whatever --num-gpus said.
-        num_gpus=used if in_process and config.gpus else config.num_gpus,
+        num_gpus=used if config.in_process and config.gpus else config.num_gpus,
         arrival=config.arrival,
         started_at=started_at,
         finished_at=datetime.now(UTC),

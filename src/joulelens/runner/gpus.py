@@ -59,7 +59,7 @@ class RunGpus:
         if not config.gpus:
             self.selection = no_gpus("GPU reading turned off (--no-gpus)")
             return self
-        if config.engine not in ("vllm", "endpoint"):
+        if not config.served:
             return self  # in-process: known once the engine has placed the model
         if config.num_gpus == 0:
             self.selection = no_gpus("the server uses no GPU (--num-gpus 0)")
@@ -126,11 +126,7 @@ class RunGpus:
             return False
         if selection.devices:
             return True
-        return (
-            self.config.gpus
-            and self.config.engine in ("vllm", "endpoint")
-            and (self.config.num_gpus > 0)
-        )
+        return self.config.gpus and self.config.served and (self.config.num_gpus > 0)
 
     def fields(self, meters: MeterSet) -> dict[str, Any]:
         """What the record says about the GPUs: ``config["gpus"]`` and the GPU count used."""
