@@ -138,6 +138,12 @@ def test_joulelens_errors_exit_2_for_input_and_1_at_runtime(
     assert code == 1 and _first_line(err).startswith("error: cannot create store"), err
 
 
+def test_brackets_in_an_error_are_printed_as_typed(capsys: pytest.CaptureFixture[str]) -> None:
+    """Rich read "[ray]" in "pip install 'joulelens[ray]'" as markup and dropped it."""
+    code, _, err = _run(capsys, "why", "jl-[ray]-[bold]x[/bold]")
+    assert code == 2 and "'jl-[ray]-[bold]x[/bold]'" in _first_line(err), err
+
+
 def test_a_foreign_error_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     unreadable = tmp_path / "sweep.yaml"
     unreadable.mkdir()  # a directory where a file is expected: IsADirectoryError

@@ -190,7 +190,7 @@ def test_read_only_store_serves_reads_and_refuses_writes_clearly(
         info = _joulelens(prefix, ["store", "info"], root)
         assert info.returncode == 0 and "read-only" in info.stdout, info.stderr
         imported = _joulelens(prefix, ["import", "mlenergy", str(snapshot)], root)
-        assert imported.returncode == 2, imported.stderr
+        assert imported.returncode == 1, imported.stderr  # a runtime (store) failure
         assert "read-only" in imported.stderr and "Traceback" not in imported.stderr
         assert sorted(p.name for p in (root / "runs").iterdir()) == ["a", "b"]
     finally:

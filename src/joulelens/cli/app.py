@@ -127,10 +127,13 @@ def _first_positional(args: list[str]) -> int:
 
 
 def _error(message: str) -> None:
+    from rich.markup import escape
+
     from joulelens.cli.common import err_console
 
+    # Messages quote user input and install hints ("joulelens[ray]"): never markup.
     err_console.print(
-        f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True, markup=True
+        f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True, markup=True
     )
 
 

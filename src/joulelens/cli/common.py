@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from joulelens.cli.tables import Col, fit_table, print_table
@@ -97,7 +98,7 @@ def open_store(path: Path | None) -> Store:
     st = Store(path)
     for problem in st.set_aside:
         err_console.print(
-            f"[yellow]warning:[/] set aside runs/{problem.run_id}: {problem.reason}",
+            f"[yellow]warning:[/] {escape(f'set aside runs/{problem.run_id}: {problem.reason}')}",
             highlight=False,
             soft_wrap=True,
         )

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from joulelens.cli.common import (
     BatchMaxOpt,
@@ -130,7 +131,9 @@ def _import_raw(
         st.put_many(rejudged)
     unstable = sum(1 for r in imported if r.stable is False)
     for problem in result.skipped:
-        err_console.print(f"[yellow]skipped:[/] {problem}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[yellow]skipped:[/] {escape(str(problem))}", highlight=False, soft_wrap=True
+        )
     console.print(
         f"imported {len(result.records)} runs from {path} ({counts.describe()}; {unstable} unstable"
         + (f"; {len(rejudged)} earlier runs re-judged" if rejudged else "")
@@ -225,7 +228,7 @@ def store_rebuild(store: StoreOpt = None) -> None:
     n = st.rebuild()
     for problem in st.set_aside[already:]:
         err_console.print(
-            f"[yellow]set aside:[/] runs/{problem.run_id}: {problem.reason}",
+            f"[yellow]set aside:[/] {escape(f'runs/{problem.run_id}: {problem.reason}')}",
             highlight=False,
             soft_wrap=True,
         )
@@ -265,14 +268,17 @@ def store_doctor(store: StoreOpt = None) -> None:
             if problem.kind == "newer"
             else "fix or remove the file"
         )
+        text = f"runs/{problem.run_id}: {problem.reason} ({hint})"
         console.print(
-            f"[yellow]{problem.kind}:[/] runs/{problem.run_id}: {problem.reason} ({hint})",
+            f"[yellow]{problem.kind}:[/] {escape(text)}",
             highlight=False,
             soft_wrap=True,
         )
     for name, reason in info.quarantined:
         console.print(
-            f"[yellow]quarantined:[/] quarantine/{name}: {reason}", highlight=False, soft_wrap=True
+            f"[yellow]quarantined:[/] {escape(f'quarantine/{name}: {reason}')}",
+            highlight=False,
+            soft_wrap=True,
         )
     if info.quarantined:
         console.print(

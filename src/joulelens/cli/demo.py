@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from joulelens.cli.common import StoreOpt, console, fmt_num, open_store
 from joulelens.cli.measure import print_reasons, progress_display, summary_table
@@ -149,7 +150,9 @@ def print_warnings(records: list[RunRecord]) -> None:
     """The records' warnings: what the measurement doubts, below the table."""
     for r in records:
         for warning in r.warnings:
-            console.print(f"[yellow]! B={r.batch}:[/] {warning}", soft_wrap=True, highlight=False)
+            console.print(
+                f"[yellow]! B={r.batch}:[/] {escape(warning)}", soft_wrap=True, highlight=False
+            )
 
 
 def _explain(records: list[RunRecord]) -> None:
