@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from joulelens.errors import InputError
+from joulelens.measure import apply_cascade
 from joulelens.meters import IdlePower
 from joulelens.records import RunRecord, RunStatus
 from joulelens.runner.config import RunConfig
@@ -275,8 +276,6 @@ def _reached(record: RunRecord) -> bool:
 
 def _cascade(store: Store, run_ids: Sequence[str]) -> None:
     """Re-judge the group together: an unstable batch makes every larger one unstable."""
-    from joulelens.measure import apply_cascade
-
     records = [store.get(i) for i in run_ids if store.has(i)]
     done = [r for r in records if r.status is RunStatus.COMPLETED]
     for before, after in zip(done, apply_cascade(done), strict=True):
