@@ -90,13 +90,14 @@ def run_one(
         store.put(record, write_artifacts=writer)
         return record
     except KeyboardInterrupt:
-        failed = failed_record(config, "interrupted (Ctrl-C) before the run finished", started_at)
-        store.put(_with_logs(failed, log_dir), write_artifacts=_copy_logs(log_dir))
+        reason = "interrupted (Ctrl-C) before the run finished"
+        failed = failed_record(config, reason, started_at, artifacts=_log_names(log_dir))
+        store.put(failed, write_artifacts=_copy_logs(log_dir))
         raise
     except Exception as exc:
         reason = str(exc) if isinstance(exc, JoulelensError) else f"{type(exc).__name__}: {exc}"
-        failed = failed_record(config, reason, started_at)
-        store.put(_with_logs(failed, log_dir), write_artifacts=_copy_logs(log_dir))
+        failed = failed_record(config, reason, started_at, artifacts=_log_names(log_dir))
+        store.put(failed, write_artifacts=_copy_logs(log_dir))
         raise
     finally:
         shutil.rmtree(log_dir, ignore_errors=True)
@@ -195,12 +196,8 @@ def _log_crashes(log_dir: Path) -> list[str]:
     return crash_reasons(path.read_text(errors="replace"), SERVER_LOG)
 
 
-def _with_logs(record: RunRecord, log_dir: Path) -> RunRecord:
-    """A failed run lists the server log it keeps (the store redacts it)."""
-    return record.model_copy(update={"artifacts": _log_names(log_dir)})
-
-
 def _log_names(log_dir: Path) -> list[str]:
+    """The server log, when there is one: kept with the run (the store redacts it)."""
     return [SERVER_LOG] if (log_dir / SERVER_LOG).is_file() else []
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from joulelens import __version__
@@ -31,8 +32,14 @@ def provenance_for(engine: str, version: str | None, random_weights: bool = Fals
     )
 
 
-def failed_record(config: RunConfig, reason: str, started_at: datetime | None = None) -> RunRecord:
-    """The record of a configuration that failed (or never got to run) for ``reason``."""
+def failed_record(
+    config: RunConfig,
+    reason: str,
+    started_at: datetime | None = None,
+    artifacts: Sequence[str] = (),
+) -> RunRecord:
+    """The record of a configuration that failed (or never got to run) for ``reason``;
+    ``artifacts``: the files kept with it (a server's log)."""
     try:
         kind = get_task(config.task).kind
     except JoulelensError:
@@ -56,4 +63,5 @@ def failed_record(config: RunConfig, reason: str, started_at: datetime | None = 
         started_at=started_at,  # None: it never started
         finished_at=datetime.now(UTC),
         config={"run": config.model_dump(mode="json")},
+        artifacts=list(artifacts),
     )
