@@ -1,14 +1,15 @@
 """What one measured run is: engine, model, task, knobs and measurement choices.
 
 A configuration is built from option groups (what is measured, the load, the server, the
-GPUs, vLLM, in-process engines, diffusion, the meters) and is one of four variants,
+GPUs, the model's parallelism and precision with vLLM's launch, in-process engines,
+diffusion, the meters) and is one of four variants,
 discriminated by ``engine``: :class:`VllmRunConfig`, :class:`EndpointRunConfig`,
 :class:`TransformersRunConfig`, :class:`DiffusersRunConfig`. Each variant carries its
 engine's rules and reads the groups of :data:`ENGINE_GROUPS`.
 
 Every variant accepts every group, in one flat layout: a sweep grid's ``base`` applies to
-all engines alike, and the stored form (``model_dump``), which is also what a run id is
-computed from, stays the same whatever the engine. ``RunConfig.model_validate(data)`` and
+all engines alike, and the stored form (``model_dump``) and the run id are those of the
+one flat model this replaced. ``RunConfig.model_validate(data)`` and
 ``RunConfig(**fields)`` pick the variant from ``engine``.
 """
 
@@ -84,7 +85,7 @@ class WorkloadOptions(_Group):
 
 
 class LoadOptions(_Group):
-    """The requests of an LLM run and how they arrive."""
+    """The requests of an LLM run and how they arrive (diffusion reads prompts and seed)."""
 
     num_requests: int | None = Field(default=None, ge=1, le=100_000_000)
     arrival: str = "saturation"
@@ -99,7 +100,7 @@ class LoadOptions(_Group):
 
 
 class ServerOptions(_Group):
-    """The server the load generator talks to."""
+    """The server the load generator talks to (vllm, endpoint)."""
 
     endpoint: str | None = None  # stored without user info (that becomes Basic auth, unstored)
     # The endpoint's API key is read from this environment variable and sent as a Bearer
@@ -118,8 +119,9 @@ class GpuOptions(_Group):
     gpu_ids: list[str] = Field(default_factory=list)
 
 
-class VllmOptions(_Group):
-    """Parallelism and precision (recorded for every LLM run), and how vLLM is started."""
+class ModelOptions(_Group):
+    """Parallelism and precision (recorded for every LLM run; in-process engines load the
+    model in ``dtype``), and how vLLM is started."""
 
     tensor_parallel: int | None = None
     data_parallel: int = 1
@@ -140,7 +142,7 @@ class VllmOptions(_Group):
 
 
 class InProcessOptions(_Group):
-    """Engines that run the model in this process."""
+    """Engines that run the model in this process (transformers, diffusers)."""
 
     device: str = "auto"
     cpu_threads: int | None = None
@@ -148,7 +150,7 @@ class InProcessOptions(_Group):
 
 
 class DiffusionOptions(_Group):
-    """Batches and output size of a diffusion run."""
+    """Batches and output size of a diffusion run (diffusers)."""
 
     num_batches: int = Field(default=3, ge=1)
     warmup_batches: int = Field(default=1, ge=0)
@@ -171,14 +173,14 @@ class MeterOptions(_Group):
     min_steady_state_s: float = Field(default=20.0, ge=0)
 
 
-_COMMON = (WorkloadOptions, GpuOptions, MeterOptions)
-_LLM = (*_COMMON, LoadOptions, VllmOptions)
-# The groups each engine reads (the others are kept, as given, for the record and the id).
+_ALL = (WorkloadOptions, LoadOptions, GpuOptions, ModelOptions, MeterOptions)
+# The groups whose options each engine acts on; it keeps the others' values as given, for
+# the stored configuration and the run id.
 ENGINE_GROUPS: Mapping[str, tuple[type[_Group], ...]] = {
-    "vllm": (*_LLM, ServerOptions, InProcessOptions),
-    "endpoint": (*_LLM, ServerOptions),
-    "transformers": (*_LLM, InProcessOptions),
-    "diffusers": (*_COMMON, InProcessOptions, DiffusionOptions),
+    "vllm": (*_ALL, ServerOptions),
+    "endpoint": (*_ALL, ServerOptions),
+    "transformers": (*_ALL, InProcessOptions),
+    "diffusers": (*_ALL, InProcessOptions, DiffusionOptions),
 }
 
 
@@ -187,7 +189,7 @@ class RunConfig(
     MeterOptions,
     DiffusionOptions,
     InProcessOptions,
-    VllmOptions,
+    ModelOptions,
     GpuOptions,
     ServerOptions,
     LoadOptions,
