@@ -11,13 +11,13 @@ from pydantic import TypeAdapter
 from joulelens.errors import InputError
 from joulelens.runner import RunConfig
 from joulelens.runner.config import (
-    ENGINE_GROUPS,
     AnyRunConfig,
     DiffusersRunConfig,
     EndpointRunConfig,
     TransformersRunConfig,
     VllmRunConfig,
 )
+from joulelens.runner.options import ENGINE_GROUPS
 
 # Run ids of these configurations as the flat RunConfig computed them: stores keep them.
 IDS: list[tuple[dict[str, Any], str]] = [

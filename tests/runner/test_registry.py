@@ -10,7 +10,7 @@ import pytest
 from joulelens.errors import EngineError
 from joulelens.records import RunStatus
 from joulelens.runner import RunConfig, run_one
-from joulelens.runner.config import EngineName
+from joulelens.runner.options import EngineName
 from joulelens.runner.registry import ENGINES, engine_factory
 from joulelens.store import Store
 
