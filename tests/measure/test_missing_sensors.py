@@ -101,3 +101,24 @@ def test_no_steady_state_nulls_window_metrics_with_the_reason() -> None:
     assert record.missing["energy_per_token_joules"].startswith("no steady state: 3 requests")
     assert record.unstable_reasons[0].startswith("no steady state: 3 requests")
     assert record.median_itl_ms == pytest.approx(1000.0)  # latency does not need the window
+
+
+def test_a_zero_joule_window_is_null_with_the_reason_not_zero() -> None:
+    """A CPU estimate read 0 J over an endpoint run's steady state (a client below the
+    counter's resolution): J/token 0.0 and no static share in one run, values in the next."""
+    cpu = constant_power_readings(
+        0.0,
+        BASE_S - 1,
+        BASE_S + 42,
+        name="cpu-estimate:process@10W-per-cpu",
+        boundary=EnergyBoundary.CPU,
+        method=EnergyMethod.ESTIMATED,
+    )
+    idle = IdleBaseline({EnergyBoundary.CPU: 10.0})
+    record = compile_llm_run(traces(), cpu, spec=llm_spec(2), idle=idle).record
+    assert record.output_throughput_tokens_per_sec == pytest.approx(2.0)
+    for name in ENERGY_FIELDS:
+        assert getattr(record, name) is None, name
+        assert "below their resolution" in record.missing[name], record.missing[name]
+    assert record.static_energy_fraction is None
+    assert "static_energy_fraction" in record.missing

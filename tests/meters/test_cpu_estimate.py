@@ -89,3 +89,19 @@ def test_proc_stat_fast_path_agrees_with_psutil():
     meter.close()  # drops the held /proc/stat: psutil from here on
     slow_s = meter.cpu_seconds()
     assert slow_s == pytest.approx(fast_s, abs=0.1)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="Linux's per-process CPU-time clocks")
+def test_process_scope_resolves_milliseconds_not_ticks():
+    """An endpoint run's client used a few ms of CPU in a short window: in 10 ms ticks that
+    read 0 J (a 0 J window), or 10 ms in one run and 0 in another."""
+    meter = CpuTimeMeter("process", watts_per_core=1.0, tree_refresh_s=3600.0)
+    for want_s in (0.002, 0.035):
+        before = meter.read().energy_j
+        start = time.process_time()
+        _spin(want_s)
+        spent_s = time.process_time() - start
+        after = meter.read().energy_j
+        assert before is not None and after is not None
+        assert after - before == pytest.approx(spent_s, abs=0.001), (want_s, spent_s)
+    assert meter.update_period_s < 0.001

@@ -87,6 +87,11 @@ def _timing_free(record: RunRecord) -> Any:
     for key in ("started_at", "finished_at", "recorded_at", "stable", "unstable_reasons"):
         data.pop(key)
     data.pop("warnings")  # they quote measured numbers
+    # Which process ran it (a node's Ray worker, not the local CLI): its pid and name.
+    scope = data["config"].get("cpu_estimate") or {}
+    assert scope.get("scope") in (None, "process", "system"), scope
+    for key in ("pids", "covers"):
+        scope.pop(key, None)
     return strip(data)
 
 

@@ -109,8 +109,11 @@ def test_sweep_over_max_num_seqs_interrupted_then_resumed(
     batch = [done[b].avg_batch_size for b in BATCHES]
     throughput = [done[b].output_throughput_tokens_per_sec for b in BATCHES]
     # The running batch tracks B: vLLM's gauge, else the client-side count, which reads low
-    # when the client is starved of CPU (first tokens seen late) ...
-    assert batch[0] == pytest.approx(1, abs=0.15)
+    # when the client is starved of CPU (first tokens seen late) ... vLLM's scheduler reports
+    # its running count after removing a finished request, so at B=1 the gauge reads 0 from
+    # a request's last step until the next one's prefill step has run: about a fifth of the
+    # time when the two cores are shared with other jobs (0.79 seen in CI).
+    assert 0.6 <= batch[0] <= 1.0, batch
     assert 2.0 <= batch[1] <= 4.05 and 6.0 <= batch[2] <= 16.05, batch
     assert batch[0] < batch[1] < batch[2]
     # ... and batching buys throughput.

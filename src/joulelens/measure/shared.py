@@ -36,6 +36,13 @@ def headline_of(
         return None, f"no energy source covers the {wanted} boundary"
     if head.joules is None:
         return head, f"{head.boundary.value} energy unavailable: {head.missing_reason}"
+    if head.joules <= 0 and window.duration_s > 0:
+        # No device draws nothing for a while: 0 J is a meter below its resolution.
+        reason = (
+            f"the {head.boundary.value} meters read {head.joules:g} J over "
+            f"{window.duration_s:.3f} s: below their resolution, not a measurement"
+        )
+        return head.model_copy(update={"joules": None, "missing_reason": reason}), reason
     return head, ""
 
 
