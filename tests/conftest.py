@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import inspect
 import os
 import signal
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,28 @@ def pytest_configure(config: pytest.Config) -> None:
     and so would every process it starts: the Ctrl-C tests need it delivered."""
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+ENGINES_EXTRA = ("torch", "transformers", "diffusers")
+
+
+def _absent(module: str) -> bool:
+    """Without importing it (torch takes seconds); ``sys.modules[name] = None`` counts."""
+    if module in sys.modules:
+        return sys.modules[module] is None
+    return importlib.util.find_spec(module) is None
+
+
+@pytest.hookimpl(tryfirst=True)  # before fixtures that build a torch model
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """``@pytest.mark.engines`` tests skip, with one reason, where the extra is not installed."""
+    if item.get_closest_marker("engines") is not None:
+        missing = [m for m in ENGINES_EXTRA if _absent(m)]
+        if missing:
+            pytest.skip(
+                f"needs the engines extra ({', '.join(missing)} missing): "
+                "pip install 'joulelens[engines]'"
+            )
 
 
 def public_snapshot_dir() -> Path:
@@ -94,6 +119,12 @@ def public_store(
     yield store
 
 
+def _stable_id(fields: dict[str, Any]) -> str:
+    """The same fields give the same id in every process (``hash()`` of a str is salted)."""
+    digest = hashlib.sha256(repr(sorted(fields.items())).encode()).hexdigest()
+    return f"test-{digest[:16]}"
+
+
 def _record(**overrides: Any) -> RunRecord:
     """A valid synthetic run; every field not given is null with reason "synthetic test run"."""
     kind = RunKind(overrides.pop("kind", "llm"))
@@ -101,8 +132,7 @@ def _record(**overrides: Any) -> RunRecord:
         "task", "lm-arena-chat" if kind is not RunKind.DIFFUSION else "text-to-image"
     )
     fields: dict[str, Any] = {
-        "run_id": overrides.pop("run_id", None)
-        or f"test-{abs(hash(repr(sorted(overrides.items())))):x}",
+        "run_id": overrides.pop("run_id", None) or _stable_id(overrides),
         "kind": kind,
         "task": task,
         "model_id": "test/model",
@@ -125,3 +155,65 @@ def _record(**overrides: Any) -> RunRecord:
 def make_record() -> Callable[..., RunRecord]:
     """Factory: ``make_record(kind="llm", max_num_seqs=64, energy_per_token_joules=0.2, ...)``."""
     return _record
+
+
+# Builders of internally consistent synthetic runs (diagnosis, planning and CLI tests).
+@pytest.fixture
+def llm_run(make_record: Callable[..., RunRecord]) -> Callable[..., RunRecord]:
+    """An LLM run whose identities hold: E_tok = P / X, X = b / ITL, E_resp = E_tok x L.
+
+    Give ``energy_per_token_joules``, ``max_num_seqs`` and optionally ``avg_power_watts``,
+    ``avg_output_len``, ``fill`` (running batch / cap); anything else passes through.
+    """
+
+    def build(
+        run_id: str, energy_per_token_joules: float, max_num_seqs: int, **kw: Any
+    ) -> RunRecord:
+        power = kw.pop("avg_power_watts", 500.0)
+        out_len = kw.pop("avg_output_len", 500.0)
+        fill = kw.pop("fill", 1.0)
+        running = max_num_seqs * fill
+        throughput = power / energy_per_token_joules
+        fields: dict[str, Any] = {
+            "run_id": run_id,
+            "max_num_seqs": max_num_seqs,
+            "energy_per_token_joules": energy_per_token_joules,
+            "energy_per_request_joules": energy_per_token_joules * out_len,
+            "avg_power_watts": power,
+            "output_throughput_tokens_per_sec": throughput,
+            "avg_batch_size": running,
+            "median_itl_ms": running / throughput * 1000,
+            "avg_output_len": out_len,
+        }
+        fields.update(kw)
+        return make_record(**fields)
+
+    return build
+
+
+@pytest.fixture
+def diffusion_run(make_record: Callable[..., RunRecord]) -> Callable[..., RunRecord]:
+    """A diffusion run with E_gen = P x T / n."""
+
+    def build(run_id: str, energy_joules: float, batch_size: int, **kw: Any) -> RunRecord:
+        power = kw.pop("avg_power_watts", 600.0)
+        task = kw.pop("task", "text-to-image")
+        latency = energy_joules * batch_size / power
+        unit = "video" if task == "text-to-video" else "image"
+        fields: dict[str, Any] = {
+            "run_id": run_id,
+            "kind": "diffusion",
+            "task": task,
+            "batch_size": batch_size,
+            "avg_power_watts": power,
+            "batch_latency_s": latency,
+            f"energy_per_{unit}_joules": energy_joules,
+            f"throughput_{unit}s_per_sec": batch_size / latency,
+            "inference_steps": 20,
+            "height": 1024,
+            "width": 1024,
+        }
+        fields.update(kw)
+        return make_record(**fields)
+
+    return build

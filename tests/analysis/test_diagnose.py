@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from joulelens.analysis import graph as g
 from joulelens.analysis.diagnose import diagnose
-from joulelens.analysis.render import diagnosis_text
+from joulelens.analysis.render import diagnosis_dict, diagnosis_summary, diagnosis_text
 from joulelens.analysis.selection import RunIndex
 from joulelens.errors import AnalysisError
 from joulelens.records import RunRecord
@@ -112,8 +112,9 @@ def test_longer_outputs_and_a_smaller_batch_are_named(llm_run) -> None:
     assert [g.WORKLOAD, g.COMPUTE_VOLUME, g.ENERGY] in factors["output_length"].paths
     assert d.batch_reasons["b"]["stop"] == "memory_bound"
     assert any(g.MEMORY_FOOTPRINT in p for p in factors["running_batch"].paths)
-    assert "10x from longer outputs" in d.summary
-    assert "capped at 64 by KV-cache memory" in d.summary
+    summary = diagnosis_summary(d)
+    assert "10x from longer outputs" in summary
+    assert "capped at 64 by KV-cache memory" in summary
     assert [k.field for k in d.differing_knobs] == ["task", "max_num_seqs"]
 
 
@@ -122,7 +123,7 @@ def test_equal_runs_decompose_to_ones(llm_run) -> None:
     d = diagnose(a, a.model_copy(update={"run_id": "b"}))
     assert d.observed_ratio == 1 and d.main_causes == []
     assert all(f.ratio == pytest.approx(1) for f in d.factors)
-    assert "no factor moved" in d.summary
+    assert "no factor moved" in diagnosis_summary(d)
 
 
 def test_llm_against_diffusion_is_refused(llm_run, diffusion_run) -> None:
@@ -132,7 +133,7 @@ def test_llm_against_diffusion_is_refused(llm_run, diffusion_run) -> None:
 
 def test_json_shape(llm_run) -> None:
     a, b = llm_run("a", 0.1, 64), llm_run("b", 0.3, 16, avg_power_watts=400.0)
-    data = json.loads(json.dumps(diagnose(a, b, [a, b]).to_dict()))
+    data = json.loads(json.dumps(diagnosis_dict(diagnose(a, b, [a, b]))))
     assert set(data) >= {
         "a_id",
         "b_id",
@@ -179,8 +180,9 @@ def test_acceptance_qwen3_32b_conversation_vs_problem_solving(public_store: Stor
     assert 20 < d.observed_ratio < 27
     assert d.main_causes == ["output_length", "running_batch"]
     assert d.batch_reasons["b"]["stop"] == "memory_bound"
-    assert "longer outputs" in d.summary and "by KV-cache memory" in d.summary
-    assert "throughput identity" in d.summary  # A's gap (-19%) is stated
+    summary = diagnosis_summary(d)
+    assert "longer outputs" in summary and "by KV-cache memory" in summary
+    assert "throughput identity" in summary  # A's gap (-19%) is stated
     assert "B:" in diagnosis_text(d)
 
 

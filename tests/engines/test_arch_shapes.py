@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import pytest
-import torch
-from transformers import AutoModelForCausalLM
 
 from joulelens.engines.arch import arch_names, build_model, get_arch, reference_model_for
 from joulelens.engines.arch.pipelines import get_pipeline_spec, pipeline_names
 from joulelens.engines.arch.tokenizers import BYTE_SPECIAL_TOKENS, byte_tokenizer
 from joulelens.errors import EngineError
+
+torch = pytest.importorskip(
+    "torch", reason="needs the engines extra (pip install 'joulelens[engines]')"
+)
+AutoModelForCausalLM = pytest.importorskip(
+    "transformers", reason="needs the engines extra (pip install 'joulelens[engines]')"
+).AutoModelForCausalLM
 
 
 def meta_counts(name: str) -> tuple[float, float]:

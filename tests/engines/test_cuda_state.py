@@ -12,13 +12,16 @@ import weakref
 from types import SimpleNamespace
 
 import pytest
-import torch
 
 from joulelens.engines import runtime
 from joulelens.engines.transformers_engine import TransformersEngine
 from joulelens.errors import EngineError
 from joulelens.records import Histogram
 from joulelens.tasks import OutputLengthDistribution, get_task
+
+torch = pytest.importorskip(
+    "torch", reason="needs the engines extra (pip install 'joulelens[engines]')"
+)
 
 LENGTHS = OutputLengthDistribution.from_histogram(
     Histogram(bins=[1, 4, 8], counts=[5, 5]), "test histogram"

@@ -10,6 +10,8 @@ from joulelens.engines.diffusers_engine import DiffusersEngine
 from joulelens.errors import InputError
 from joulelens.tasks import get_task
 
+pytestmark = pytest.mark.engines  # every test here runs torch
+
 
 def prompts(task: str, n: int = 20) -> list[str]:
     t = get_task(task)

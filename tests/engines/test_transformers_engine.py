@@ -20,6 +20,8 @@ from joulelens.records import Histogram
 from joulelens.tasks import OutputLengthDistribution, PromptItem, fim_format_for_vocab, get_task
 from joulelens.tasks.media import builtin_media
 
+pytestmark = pytest.mark.engines  # every test here runs torch
+
 SMALL_LENGTHS = OutputLengthDistribution.from_histogram(
     Histogram(bins=[1, 6, 12, 24, 40], counts=[20, 40, 25, 15]), "test histogram"
 )

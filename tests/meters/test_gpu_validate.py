@@ -295,6 +295,7 @@ def test_phases_run_end_to_end_on_the_stand_in(tmp_path: Path):
     assert backend.nvml.initialised == 1  # the caller closes NVML
 
 
+@pytest.mark.engines
 @pytest.mark.slow
 def test_engine_phase_runs_a_sweep_on_this_cpu(tmp_path: Path):
     """The engine phase's code path with a tiny model on the CPU (the GPU run uses 8B)."""
@@ -319,6 +320,7 @@ def test_engine_phase_runs_a_sweep_on_this_cpu(tmp_path: Path):
     assert all("cli" in p and p["num_requests"] >= p["max_num_seqs"] for p in figures["plans"])
 
 
+@pytest.mark.engines
 def test_torch_load_switches_on_and_off_on_this_cpu():
     """The load thread of the GPU phases, on the CPU: edges come back in order, it stops."""
     import torch

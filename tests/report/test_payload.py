@@ -14,7 +14,7 @@ from joulelens.records import RunRecord
 from joulelens.report import build_payload
 from joulelens.report.frontier import frontier_flags, model_key, setup_key
 from joulelens.report.measured import downsample, steady_window
-from joulelens.report.payload import sig
+from joulelens.report.numbers import sig
 from joulelens.store import RunFilter, Store
 
 

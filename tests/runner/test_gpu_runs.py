@@ -152,6 +152,7 @@ def test_in_process_on_the_cpu_beside_gpus_says_they_were_not_used(
         assert any("NVML sees 8 NVIDIA GPUs but the model ran on the CPU" in n for n in gpus.notes)
 
 
+@pytest.mark.engines
 def test_an_in_process_run_on_the_cpu_of_a_gpu_node_is_a_cpu_run_that_says_so(
     tmp_store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -14,6 +14,7 @@ from joulelens.runner.ray_node import measure_here, store_inputs, unpack
 from joulelens.store import Store
 
 
+@pytest.mark.engines
 @pytest.mark.slow
 def test_a_node_run_reads_the_drivers_output_lengths_and_arrives_whole(
     tmp_path: object, make_record: Callable[..., RunRecord]

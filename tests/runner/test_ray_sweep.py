@@ -158,6 +158,7 @@ def test_twelve_configurations_on_two_nodes_match_a_local_sweep(
         assert all(end <= nxt for (_, end), (nxt, _) in itertools.pairwise(spans))
 
 
+@pytest.mark.engines
 def test_tiny_transformers_model_on_the_nodes_matches_local(
     cluster: NetnsCluster, tmp_path: Path
 ) -> None:

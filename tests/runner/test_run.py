@@ -24,8 +24,10 @@ def test_endpoint_run_produces_a_complete_record(tmp_store: Store, sse_url: str)
     assert record.energy_per_token_joules is not None and record.energy_per_token_joules > 0
     assert record.num_completed_requests == 16
     assert record.avg_output_len == pytest.approx(15)
-    # ITL on the server's 10 ms decode grid; TTFT and E2E measured client-side.
-    assert record.median_itl_ms == pytest.approx(10, abs=6)
+    # ITL on the server's 10 ms decode grid: its stepper writes once per step, so the median
+    # gap is one step up to read jitter, and load only lengthens gaps (a missed step is 20 ms).
+    # TTFT and E2E measured client-side.
+    assert record.median_itl_ms is not None and 9.0 <= record.median_itl_ms <= 15.0
     assert record.median_ttft_ms is not None and record.median_e2e_latency_ms is not None
     assert record.avg_batch_size is not None and 2 <= record.avg_batch_size <= 4
     assert record.provenance.engine == "openai-compatible"

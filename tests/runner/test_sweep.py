@@ -126,6 +126,7 @@ def test_ctrl_c_keeps_finished_runs_and_leaves_no_partial_files(
     assert (runs / records[1].run_id / "requests.parquet").is_file()
 
 
+@pytest.mark.engines
 @pytest.mark.slow
 def test_cli_run_against_transformers_serve(tmp_path: Path) -> None:
     """`joulelens run --endpoint` against a real `transformers serve` with a tiny model."""

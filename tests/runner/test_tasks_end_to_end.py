@@ -11,6 +11,8 @@ from joulelens.records import EnergyMethod, RunKind, RunStatus
 from joulelens.runner import RunConfig, run_one
 from joulelens.store import Store
 
+pytestmark = pytest.mark.engines  # every test here runs torch
+
 QUICK = {
     "num_gpus": 0,
     "gpus": False,

@@ -24,10 +24,9 @@ paths into energy, and the knobs that differ between A and B.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
-from joulelens.analysis import graph as g
 from joulelens.analysis.factors import (
     Factor,
     KnobDiff,
@@ -37,7 +36,7 @@ from joulelens.analysis.factors import (
     llm_factors,
 )
 from joulelens.analysis.selection import RunIndex, label
-from joulelens.analysis.thresholds import FACTOR_NEUTRAL_BAND, IDENTITY_RESIDUAL_WARN
+from joulelens.analysis.thresholds import FACTOR_NEUTRAL_BAND
 from joulelens.analysis.why import BATCH_PATHS, BatchStop, why
 from joulelens.errors import AnalysisError
 from joulelens.records import RunRecord
@@ -47,6 +46,8 @@ __all__ = ["Diagnosis", "Factor", "KnobDiff", "diagnose", "main_causes"]
 
 @dataclass
 class Diagnosis:
+    """Numbers only: the wording (summary, JSON labels) is :mod:`joulelens.analysis.render`'s."""
+
     a_id: str
     b_id: str
     a_label: str
@@ -63,14 +64,6 @@ class Diagnosis:
     differing_knobs: list[KnobDiff]
     main_causes: list[str]  # factor ids that carry the ratio
     batch_reasons: dict[str, dict[str, Any]]  # "a"/"b" -> stop, cap, explanation
-    summary: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        for f, raw in zip(self.factors, out["factors"], strict=True):
-            raw["path_labels"] = [g.path_text(p) for p in f.paths]
-            raw["is_residual"] = f.is_residual
-        return out
 
 
 def main_causes(factors: list[Factor], observed: float) -> list[str]:
@@ -148,7 +141,7 @@ def diagnose(
         attach(f, diffs, batch_paths)
     observed = vb / va
     product = math.prod(f.ratio for f in factors)
-    diag = Diagnosis(
+    return Diagnosis(
         a_id=a.run_id,
         b_id=b.run_id,
         a_label=label(a),
@@ -166,12 +159,3 @@ def diagnose(
         main_causes=main_causes(factors, observed),
         batch_reasons=reasons,
     )
-    from joulelens.analysis.render import diagnosis_summary
-
-    diag.summary = diagnosis_summary(diag)
-    if any(abs(v) > IDENTITY_RESIDUAL_WARN for v in gaps.values()):
-        diag.summary += (
-            f" The throughput identity (throughput = running batch / median ITL) is off by "
-            f"{gaps['a']:+.0%} for A and {gaps['b']:+.0%} for B; the residual factor carries it."
-        )
-    return diag

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import asdict
+from typing import Any
 
 from joulelens.analysis import graph as g
-from joulelens.analysis.thresholds import FACTOR_NEUTRAL_BAND
-
-if TYPE_CHECKING:
-    from joulelens.analysis.diagnose import Diagnosis, Factor
-    from joulelens.analysis.why import WhyReport
+from joulelens.analysis.diagnose import Diagnosis, Factor
+from joulelens.analysis.thresholds import FACTOR_NEUTRAL_BAND, IDENTITY_RESIDUAL_WARN
+from joulelens.analysis.why import WhyReport
 
 _MORE_LESS: dict[str, tuple[str, str]] = {
     "output_length": ("longer outputs", "shorter outputs"),
@@ -71,6 +70,7 @@ def factor_phrase(f: Factor, reasons: dict[str, Any]) -> str:
 
 
 def diagnosis_summary(d: Diagnosis) -> str:
+    """One paragraph: the observed ratio, each factor that moved, the main causes."""
     head = (
         f"B uses {ratio_text(d.observed_ratio)} the {d.metric} of A "
         f"({fmt(d.b_value)} vs {fmt(d.a_value)} {d.unit})"
@@ -85,7 +85,23 @@ def diagnosis_summary(d: Diagnosis) -> str:
     text = head + ": " + "; ".join(shown) + "."
     if causes:
         text += f" Main causes: {causes}."
+    gaps = d.identity_residuals
+    if any(abs(v) > IDENTITY_RESIDUAL_WARN for v in gaps.values()):
+        text += (
+            f" The throughput identity (throughput = running batch / median ITL) is off by "
+            f"{gaps['a']:+.0%} for A and {gaps['b']:+.0%} for B; the residual factor carries it."
+        )
     return text
+
+
+def diagnosis_dict(d: Diagnosis) -> dict[str, Any]:
+    """The JSON form: the numbers plus each factor's path labels and the summary."""
+    out = asdict(d)
+    for f, raw in zip(d.factors, out["factors"], strict=True):
+        raw["path_labels"] = [g.path_text(p) for p in f.paths]
+        raw["is_residual"] = f.is_residual
+    out["summary"] = diagnosis_summary(d)
+    return out
 
 
 def _worth_showing(f: Factor) -> bool:
@@ -94,11 +110,12 @@ def _worth_showing(f: Factor) -> bool:
 
 
 def diagnosis_text(d: Diagnosis) -> str:
+    """The full text ``joulelens diagnose`` prints: summary, factors and their paths, knobs."""
     lines = [
         f"A: {d.a_label}  [{d.a_id}]",
         f"B: {d.b_label}  [{d.b_id}]",
         "",
-        d.summary,
+        diagnosis_summary(d),
         "",
         "factors (B/A):",
     ]

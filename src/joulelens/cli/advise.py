@@ -8,10 +8,17 @@ from typing import Annotated, Any
 import typer
 
 from joulelens.analysis import planning as pl
-from joulelens.cli.common import StoreOpt, WideOpt, console, fmt_num, open_store
+from joulelens.cli.common import (
+    OutputFormat,
+    StoreOpt,
+    TableFormat,
+    WideOpt,
+    console,
+    fmt_num,
+    open_store,
+)
 from joulelens.cli.filters import check_names
 from joulelens.cli.planning import (
-    Format,
     FormatOpt,
     LatencyOpt,
     OutputOpt,
@@ -45,7 +52,7 @@ def advise(
     cap: Annotated[
         int, typer.Option(help="Savings report: the default batch cap.")
     ] = pl.DEFAULT_BATCH_CAP,
-    fmt: FormatOpt = Format.table,
+    fmt: FormatOpt = OutputFormat.table,
     output: OutputOpt = None,
     wide: WideOpt = False,
     store: StoreOpt = None,
@@ -100,7 +107,7 @@ def advise(
 
 
 def _savings(
-    rows: list[pl.SavingsRow], cap: int, fmt: Format, output: Path | None, wide: bool
+    rows: list[pl.SavingsRow], cap: int, fmt: TableFormat, output: Path | None, wide: bool
 ) -> None:
     cols: list[Col[Any]] = [
         Col("task", lambda r: r.task),

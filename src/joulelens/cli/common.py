@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -81,16 +81,35 @@ def run_filter(
 
 
 class OutputFormat(StrEnum):
+    """Every value any ``--format`` takes. Each command accepts one subset below (a Literal of
+    members: Typer offers and accepts exactly those, and the value is still an OutputFormat)."""
+
     table = "table"
     json = "json"
     csv = "csv"
     parquet = "parquet"
-
-
-class DocFormat(StrEnum):
     text = "text"
-    json = "json"
     markdown = "markdown"
+    mermaid = "mermaid"
+    dot = "dot"
+
+
+# Listings of records (``runs``).
+RecordFormat = Literal[
+    OutputFormat.table, OutputFormat.json, OutputFormat.csv, OutputFormat.parquet
+]
+# Computed tables (planning, predict, advise).
+TableFormat = Literal[OutputFormat.table, OutputFormat.json, OutputFormat.csv]
+# Explanations (``why``, ``diagnose``, ``study``).
+DocFormat = Literal[OutputFormat.text, OutputFormat.json, OutputFormat.markdown]
+# The diagnostic framework (``graph``).
+GraphFormat = Literal[
+    OutputFormat.text,
+    OutputFormat.json,
+    OutputFormat.mermaid,
+    OutputFormat.dot,
+    OutputFormat.markdown,
+]
 
 
 def open_store(path: Path | None) -> Store:
@@ -139,7 +158,7 @@ def record_row(r: RunRecord) -> dict[str, Any]:
 
 
 def emit_records(
-    records: Sequence[RunRecord], fmt: OutputFormat, output: Path | None, *, wide: bool = False
+    records: Sequence[RunRecord], fmt: RecordFormat, output: Path | None, *, wide: bool = False
 ) -> None:
     if fmt is OutputFormat.table:
         print_table(records_table(records, wide=wide), console, wide=wide)

@@ -18,6 +18,7 @@ from joulelens.cli.common import (
     NumGpusOpt,
     OutputFormat,
     PrecisionOpt,
+    RecordFormat,
     StableOpt,
     StoreOpt,
     TaskOpt,
@@ -33,7 +34,6 @@ from joulelens.cli.common import (
 from joulelens.cli.filters import check_names, why_empty
 from joulelens.cli.tables import Col, fit_table, print_table
 from joulelens.redact import redact
-from joulelens.store import RunFilter
 
 import_app = typer.Typer(
     help="Import results from other tools into the store.", no_args_is_help=True
@@ -113,33 +113,26 @@ def _import_raw(
     skip_invalid: bool,
     store: Path | None,
 ) -> None:
+    from joulelens.ingest.into_store import store_benchmark
     from joulelens.ingest.mlenergy_benchmark import read_benchmark_results
-    from joulelens.ingest.stability import restabilize
-    from joulelens.records import SourceKind
 
     started = time.perf_counter()
     result = read_benchmark_results(
         path, configs=configs, gpu_model=gpu_model, skip_invalid=skip_invalid
     )
     st = open_store(store)
-    with st.writing():  # judge against, and write into, the store as no other writer changes it
-        flt = RunFilter(source=SourceKind.MLENERGY_BENCHMARK.value, include_failed=True)
-        to_write = restabilize(result.records, st.query(flt))
-        imported = to_write[: len(result.records)]
-        rejudged = to_write[len(result.records) :]
-        counts = st.put_many(imported)
-        st.put_many(rejudged)
-    unstable = sum(1 for r in imported if r.stable is False)
-    for problem in result.skipped:
+    done = store_benchmark(result, st)
+    for problem in done.skipped:
         err_console.print(
             f"[yellow]skipped:[/] {escape(str(problem))}", highlight=False, soft_wrap=True
         )
     console.print(
-        f"imported {len(result.records)} runs from {path} ({counts.describe()}; {unstable} unstable"
-        + (f"; {len(rejudged)} earlier runs re-judged" if rejudged else "")
-        + (f"; {len(result.skipped)} malformed skipped" if result.skipped else "")
+        f"imported {len(done.records)} runs from {path} ({done.counts.describe()}; "
+        f"{done.unstable} unstable"
+        + (f"; {done.rejudged} earlier runs re-judged" if done.rejudged else "")
+        + (f"; {len(done.skipped)} malformed skipped" if done.skipped else "")
         + f") into {st.root} in {time.perf_counter() - started:.2f} s"
-        + ("" if result.configs_dir else "\nno configs/ found: model metadata left empty"),
+        + ("" if done.configs_dir else "\nno configs/ found: model metadata left empty"),
         highlight=False,
         soft_wrap=True,
     )
@@ -155,7 +148,7 @@ def runs(
     precision: PrecisionOpt = None,
     stable: StableOpt = False,
     failed: Annotated[bool, typer.Option("--failed", help="Include failed runs.")] = False,
-    fmt: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.table,
+    fmt: Annotated[RecordFormat, typer.Option("--format", "-f")] = OutputFormat.table,
     output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
     wide: WideOpt = False,
     store: StoreOpt = None,
@@ -190,7 +183,7 @@ def summary(
     from joulelens.analysis.summary import TaskSummary, summarize_tasks
 
     rows = summarize_tasks(open_store(store).query())
-    if fmt == "json":
+    if fmt == OutputFormat.json:
         emit_json([dataclasses.asdict(r) for r in rows])
         return
     cols: list[Col[TaskSummary]] = [

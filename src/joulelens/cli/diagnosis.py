@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from joulelens.cli.common import DocFormat, StoreOpt, emit_json, open_store
-from joulelens.records import RunRecord
-from joulelens.store import RunFilter, Store
-
-
-class GraphFormat(StrEnum):
-    text = "text"
-    json = "json"
-    mermaid = "mermaid"
-    dot = "dot"
-    markdown = "markdown"
+from joulelens.cli.common import (
+    DocFormat,
+    GraphFormat,
+    OutputFormat,
+    StoreOpt,
+    emit_json,
+    open_store,
+)
 
 
 def _write(text: str, output: Path | None = None) -> None:
@@ -33,37 +29,19 @@ def _write(text: str, output: Path | None = None) -> None:
     err_console.print(f"wrote {output}")
 
 
-def _related_runs(store: Store, records: list[RunRecord]) -> list[RunRecord]:
-    """Every run of the given runs' models and their text counterparts (all that ``why``
-    consults), read with catalog queries instead of loading the whole store."""
-    from joulelens.analysis.model_arch import model_arch
-
-    models = {r.model_id for r in records}
-    for r in records:
-        arch = model_arch(r.model_id)
-        if arch is not None and arch.text_counterpart:
-            models.add(arch.text_counterpart)
-    found: dict[str, RunRecord] = {}
-    for model in sorted(models):
-        for run in store.query(RunFilter(model=model, include_failed=True)):
-            if run.model_id in models:
-                found[run.run_id] = run
-    return list(found.values())
-
-
 def graph(
-    fmt: Annotated[GraphFormat, typer.Option("--format", "-f")] = GraphFormat.text,
+    fmt: Annotated[GraphFormat, typer.Option("--format", "-f")] = OutputFormat.text,
 ) -> None:
     """The diagnostic framework (knobs -> latent variables -> energy): text, JSON, Mermaid, DOT."""
     from joulelens.analysis.graph import FRAMEWORK
 
-    if fmt is GraphFormat.json:
+    if fmt is OutputFormat.json:
         emit_json(FRAMEWORK.to_dict())
-    elif fmt is GraphFormat.mermaid:
+    elif fmt is OutputFormat.mermaid:
         _write(FRAMEWORK.to_mermaid())
-    elif fmt is GraphFormat.dot:
+    elif fmt is OutputFormat.dot:
         _write(FRAMEWORK.to_dot())
-    elif fmt is GraphFormat.markdown:
+    elif fmt is OutputFormat.markdown:
         _write("```mermaid\n" + FRAMEWORK.to_mermaid() + "```\n")
     else:
         _write(FRAMEWORK.to_text())
@@ -71,20 +49,21 @@ def graph(
 
 def why(
     run: Annotated[str, typer.Argument(help="Run id or unique prefix.")],
-    fmt: Annotated[DocFormat, typer.Option("--format", "-f")] = DocFormat.text,
+    fmt: Annotated[DocFormat, typer.Option("--format", "-f")] = OutputFormat.text,
     store: StoreOpt = None,
 ) -> None:
     """Why one run costs what it does: where its batch stopped and why, power vs TDP, static
     share, and the same model at other batch sizes and GPU counts."""
+    from joulelens.analysis.related import related_runs
     from joulelens.analysis.render import why_text
     from joulelens.analysis.why import why as explain_run
 
     st = open_store(store)
     record = st.get(run)
-    report = explain_run(record, _related_runs(st, [record]))
-    if fmt is DocFormat.json:
+    report = explain_run(record, related_runs(st, [record]))
+    if fmt is OutputFormat.json:
         emit_json(report.to_dict())
-    elif fmt is DocFormat.markdown:
+    elif fmt is OutputFormat.markdown:
         _write(f"# Why: {report.run}\n\n```\n{why_text(report)}```\n")
     else:
         _write(why_text(report))
@@ -96,26 +75,27 @@ def diagnose(
     per_token: Annotated[
         bool, typer.Option("--per-token", help="Decompose energy per token, not per response.")
     ] = False,
-    fmt: Annotated[DocFormat, typer.Option("--format", "-f")] = DocFormat.text,
+    fmt: Annotated[DocFormat, typer.Option("--format", "-f")] = OutputFormat.text,
     store: StoreOpt = None,
 ) -> None:
     """Decompose B's energy over A's into factors that multiply to the observed ratio."""
     from joulelens.analysis.diagnose import diagnose as decompose
-    from joulelens.analysis.render import diagnosis_text
+    from joulelens.analysis.related import related_runs
+    from joulelens.analysis.render import diagnosis_dict, diagnosis_summary, diagnosis_text
 
     st = open_store(store)
     a, b = st.get(run_a), st.get(run_b)
-    result = decompose(a, b, _related_runs(st, [a, b]), per_token=per_token)
-    if fmt is DocFormat.json:
-        emit_json(result.to_dict())
-    elif fmt is DocFormat.markdown:
-        _write(f"# Diagnose\n\n{result.summary}\n\n```\n{diagnosis_text(result)}```\n")
+    result = decompose(a, b, related_runs(st, [a, b]), per_token=per_token)
+    if fmt is OutputFormat.json:
+        emit_json(diagnosis_dict(result))
+    elif fmt is OutputFormat.markdown:
+        _write(f"# Diagnose\n\n{diagnosis_summary(result)}\n\n```\n{diagnosis_text(result)}```\n")
     else:
         _write(diagnosis_text(result))
 
 
 def study(
-    fmt: Annotated[DocFormat, typer.Option("--format", "-f")] = DocFormat.text,
+    fmt: Annotated[DocFormat, typer.Option("--format", "-f")] = OutputFormat.text,
     finding: Annotated[
         list[str] | None, typer.Option("--finding", help="Only these findings (repeatable).")
     ] = None,
@@ -135,7 +115,7 @@ def study(
     findings = run_study(records, only=only, gpu=gpu)
     if explain:
         f = findings[explain]
-        if fmt is DocFormat.json:
+        if fmt is OutputFormat.json:
             _write(
                 json.dumps({"id": f.id, "numbers": f.numbers, "sources": f.sources}, indent=2)
                 + "\n",
@@ -144,9 +124,9 @@ def study(
         else:
             _write(explain_finding(f), output)
         return
-    if fmt is DocFormat.json:
+    if fmt is OutputFormat.json:
         _write(json.dumps(study_dict(findings), indent=2, default=str) + "\n", output)
-    elif fmt is DocFormat.markdown:
+    elif fmt is OutputFormat.markdown:
         _write(study_markdown(findings), output)
     else:
         _write(study_text(findings), output)

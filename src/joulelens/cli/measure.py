@@ -65,8 +65,9 @@ def _config(**fields: Any) -> Any:
     try:
         return RunConfig.model_validate(clean)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise InputError(err["msg"], field=".".join(str(p) for p in err["loc"])) from exc
+        from joulelens.errors import from_validation
+
+        raise from_validation(exc) from exc
 
 
 # Options of ``run`` that are not RunConfig fields (every other one is named after its field).

@@ -7,7 +7,6 @@ import csv
 import io
 import sys
 from collections.abc import Callable, Sequence
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,7 +17,9 @@ from joulelens.analysis import planning as pl
 from joulelens.analysis.planning.candidates import Candidate
 from joulelens.analysis.selection import gpu_name
 from joulelens.cli.common import (
+    OutputFormat,
     StoreOpt,
+    TableFormat,
     WideOpt,
     console,
     emit_json,
@@ -32,14 +33,7 @@ from joulelens.errors import AnalysisError
 from joulelens.records import RunRecord
 from joulelens.store import RunFilter
 
-
-class Format(StrEnum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-
-
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table, json or csv.")]
+FormatOpt = Annotated[TableFormat, typer.Option("--format", "-f", help="table, json or csv.")]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")]
 ModelOpt = Annotated[str | None, typer.Option(help="Model id or nickname (substring).")]
 LatencyOpt = Annotated[
@@ -71,7 +65,7 @@ def select_runs(store: Path | None, *, gpus: Sequence[str] = (), **filters: Any)
 
 def emit(
     obj: Any,
-    fmt: Format,
+    fmt: TableFormat,
     output: Path | None,
     table: Table,
     rows: Sequence[dict[str, Any]],
@@ -79,10 +73,10 @@ def emit(
     wide: bool = False,
 ) -> None:
     """JSON: the library's full answer; CSV: flat rows; table: the rich table."""
-    if fmt is Format.json:
+    if fmt is OutputFormat.json:
         emit_json(obj, output)
         return
-    if fmt is Format.table:
+    if fmt is OutputFormat.table:
         print_table(table, console, wide=wide)
         return
     buf = io.StringIO()
@@ -98,8 +92,8 @@ def emit(
         atomic_write_text(output, buf.getvalue())
 
 
-def notes(fmt: Format, lines: Sequence[str]) -> None:
-    if fmt is Format.table:
+def notes(fmt: TableFormat, lines: Sequence[str]) -> None:
+    if fmt is OutputFormat.table:
         for line in lines:
             console.print(line, highlight=False)  # wraps at words, so ids stay whole
 
@@ -149,7 +143,7 @@ def frontier(
     precision: Annotated[str | None, typer.Option(help="Only this precision, e.g. fp8.")] = None,
     latency: LatencyOpt = pl.LatencyMetric.PAPER,
     with_predictions: PredOpt = False,
-    fmt: FormatOpt = Format.table,
+    fmt: FormatOpt = OutputFormat.table,
     output: OutputOpt = None,
     wide: WideOpt = False,
     store: StoreOpt = None,
@@ -194,7 +188,7 @@ def plan(
     ] = None,
     latency: LatencyOpt = pl.LatencyMetric.PAPER,
     with_predictions: PredOpt = False,
-    fmt: FormatOpt = Format.table,
+    fmt: FormatOpt = OutputFormat.table,
     output: OutputOpt = None,
     wide: WideOpt = False,
     store: StoreOpt = None,
@@ -246,7 +240,7 @@ def datacenter(
         pl.PowerBasis, typer.Option(help="GPU power: measured average, or TDP.")
     ] = pl.PowerBasis.MEASURED,
     latency: LatencyOpt = pl.LatencyMetric.PAPER,
-    fmt: FormatOpt = Format.table,
+    fmt: FormatOpt = OutputFormat.table,
     output: OutputOpt = None,
     wide: WideOpt = False,
     store: StoreOpt = None,

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from joulelens.analysis import planning as pl
-from joulelens.cli.common import StoreOpt, WideOpt, console, fmt_num
-from joulelens.cli.planning import Format, FormatOpt, ModelOpt, OutputOpt, emit, notes, select_runs
+from joulelens.cli.common import OutputFormat, StoreOpt, TableFormat, WideOpt, console, fmt_num
+from joulelens.cli.planning import FormatOpt, ModelOpt, OutputOpt, emit, notes, select_runs
 from joulelens.cli.tables import Col, fit_table
 from joulelens.errors import InputError
 
@@ -27,7 +27,7 @@ def predict(
     points: Annotated[
         bool, typer.Option("--points", help="--validate --format json: list every held-out run.")
     ] = False,
-    fmt: FormatOpt = Format.table,
+    fmt: FormatOpt = OutputFormat.table,
     output: OutputOpt = None,
     wide: WideOpt = False,
     store: StoreOpt = None,
@@ -75,7 +75,7 @@ def _latencies(p: Any) -> str:
 
 
 def _validation(
-    report: pl.ValidationReport, fmt: Format, output: Path | None, points: bool, wide: bool
+    report: pl.ValidationReport, fmt: TableFormat, output: Path | None, points: bool, wide: bool
 ) -> None:
     data = report.to_dict(with_points=points)
     scores = list(report.scores.values())

@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from joulelens.errors import InputError
+from joulelens.errors import InputError, from_validation
 from joulelens.ingest.ranges import (
     STRICT_INPUT,
     AnyFiniteJoules,
@@ -30,7 +30,6 @@ from joulelens.ingest.ranges import (
     Seconds,
     Steps,
     UnixTime,
-    first_error,
 )
 from joulelens.ingest.sources import read_json_file
 
@@ -214,7 +213,7 @@ def validate_doc(model: type[_M], data: dict[str, Any], path: Path) -> _M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise first_error(exc, path) from exc
+        raise from_validation(exc, path) from exc
 
 
 def check_latency_summaries(results: LlmResults, path: Path) -> None:

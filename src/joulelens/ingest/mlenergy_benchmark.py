@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from joulelens.errors import InputError
+from joulelens.errors import InputError, from_validation
 from joulelens.ingest.benchmark_diffusion import diffusion_record
 from joulelens.ingest.benchmark_files import (
     PROMETHEUS_FILE,
@@ -32,7 +32,6 @@ from joulelens.ingest.benchmark_files import (
 )
 from joulelens.ingest.benchmark_layout import BenchmarkConfigs, find_results_files
 from joulelens.ingest.benchmark_llm import llm_record, smoothed_itl_s
-from joulelens.ingest.ranges import first_error
 from joulelens.ingest.stability import apply_cascade
 from joulelens.records import RunRecord
 
@@ -95,7 +94,7 @@ def read_run(
     try:
         return _read_run(results_path, configs, gpu_model)
     except ValidationError as exc:  # a derived value the record's schema refuses
-        raise first_error(exc, results_path) from exc
+        raise from_validation(exc, results_path) from exc
 
 
 def _read_run(

@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from joulelens.errors import InputError
+from joulelens.errors import InputError, from_validation
 from joulelens.ingest.ranges import (
     MAX_WATTS_PER_GPU,
     STRICT_INPUT,
@@ -35,7 +35,6 @@ from joulelens.ingest.ranges import (
     Steps,
     Tokens,
     Watts,
-    first_error,
 )
 from joulelens.ingest.sources import JsonSource, open_source
 from joulelens.records import (
@@ -193,7 +192,7 @@ def _validate(model: type[_M], data: Any, source: str, prefix: str = "") -> _M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise first_error(exc, source, prefix) from exc
+        raise from_validation(exc, source, prefix) from exc
 
 
 def model_file_name(model_id: str, task: str) -> str:
@@ -381,7 +380,7 @@ def read_leaderboard(path_or_url: str | Path) -> list[RunRecord]:
                 try:
                     records.append(_diffusion_record(drow, task, meta, provenance, seen))
                 except ValidationError as exc:
-                    raise first_error(exc, where, prefix) from exc
+                    raise from_validation(exc, where, prefix) from exc
                 except ValueError as exc:
                     raise InputError(str(exc), source=where, field=prefix) from exc
                 continue
@@ -398,7 +397,7 @@ def read_leaderboard(path_or_url: str | Path) -> list[RunRecord]:
                     _llm_record(lrow, task, kind, meta, hist, provenance, id_key[1:], repeat)
                 )
             except ValidationError as exc:  # a combination the record's schema refuses
-                raise first_error(exc, where, prefix) from exc
+                raise from_validation(exc, where, prefix) from exc
     ids = [r.run_id for r in records]
     if len(set(ids)) != len(ids):
         raise InputError(

@@ -10,11 +10,9 @@ file, the row and the field; nothing is written.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import AfterValidator, ConfigDict, Field, ValidationError
-
-from joulelens.errors import InputError
+from pydantic import AfterValidator, ConfigDict, Field
 
 # Strict JSON types and finite numbers for every input document model.
 STRICT_INPUT = ConfigDict(strict=True, allow_inf_nan=False)
@@ -57,26 +55,3 @@ def _safe_name(value: str) -> str:
 
 
 SafeName = Annotated[str, AfterValidator(_safe_name)]  # task ids, used in file names
-
-
-def field_path(loc: tuple[int | str, ...]) -> str:
-    """``("results", 3, "itl")`` -> ``results[3].itl``."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def first_error(exc: ValidationError, source: Any, prefix: str = "") -> InputError:
-    """The first validation problem as an InputError: file, row/field path and the value."""
-    errors = exc.errors()
-    err = errors[0]
-    inner = field_path(err["loc"])
-    field = ".".join(p for p in (prefix, inner) if p) or None
-    message = err["msg"]
-    if "input" in err and err["type"] not in ("missing", "model_type", "dict_type"):
-        got = repr(err["input"])
-        message += f" (got {got if len(got) <= 60 else got[:57] + '...'})"
-    if len(errors) > 1:
-        message += f" (and {len(errors) - 1} more problems)"
-    return InputError(message, source=source, field=field)

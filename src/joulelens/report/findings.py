@@ -12,7 +12,7 @@ from typing import Any
 from joulelens.analysis.graph import FRAMEWORK
 from joulelens.analysis.study import run_study
 from joulelens.records import RunRecord
-from joulelens.report.payload import sig
+from joulelens.report.numbers import sig
 
 MAX_ROWS_PER_FINDING = 80  # the page shows the headline numbers; `joulelens study` has all
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from joulelens.errors import InputError
 from joulelens.records import RunRecord
+from joulelens.report.numbers import sig
 from joulelens.store import Store
 
 TIMELINE_FILE = "timeline.parquet"
@@ -87,8 +88,6 @@ def steady_window(record: RunRecord) -> list[float] | None:
 
 
 def _round_all(values: Sequence[float | None], digits: int = 5) -> list[float | None]:
-    from joulelens.report.payload import sig
-
     return [sig(v, digits) for v in values]
 
 

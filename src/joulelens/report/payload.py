@@ -18,20 +18,14 @@ from typing import Any
 
 from joulelens import __version__
 from joulelens.records import RunRecord, SourceKind
+from joulelens.report.findings import study_section
 from joulelens.report.frontier import frontier_flags, model_key, setup_key
+from joulelens.report.measured import energy_note, measured_runs
+from joulelens.report.numbers import sig
 from joulelens.store import RunFilter, Store
 
 PAYLOAD_VERSION = 1
 OUTPUT_TOKEN_BINS = 48  # common log-spaced bins for the per-task output-length density
-
-
-def sig(value: float | None, digits: int = 5) -> float | None:
-    """Round to significant digits for a compact payload; None and non-finite stay null."""
-    if value is None or not math.isfinite(value):
-        return None
-    if value == 0:
-        return 0.0
-    return float(f"{value:.{digits}g}")
 
 
 def _ratio(num: float | None, den: float | None) -> float | None:
@@ -182,8 +176,6 @@ def _sources(records: Sequence[RunRecord]) -> list[dict[str, Any]]:
 
 def energy_notes(records: Sequence[RunRecord]) -> list[str]:
     """How the energy of the runs shown was obtained, one line per kind, from the records."""
-    from joulelens.report.measured import energy_note
-
     groups: dict[str, int] = defaultdict(int)
     for r in records:
         source = r.provenance.source
@@ -205,9 +197,6 @@ def build_payload(
     max_measured_runs: int = 50,
 ) -> dict[str, Any]:
     """Everything the report shows, read from the store (never re-measured)."""
-    from joulelens.report.findings import study_section
-    from joulelens.report.measured import measured_runs
-
     records = store.query(flt)
     own = [r for r in records if r.provenance.source is SourceKind.JOULELENS]
     return {

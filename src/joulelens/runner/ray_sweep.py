@@ -174,9 +174,11 @@ class _RaySweep:
         try:
             record = RunRecord.model_validate_json(result.record_json)
         except ValidationError as exc:
+            from joulelens.errors import from_validation
+
             reason = (
                 f"the record from node {self._label(run.node_id)} does not validate here "
-                f"({exc.errors()[0]['msg']}); run the same joulelens version on every node"
+                f"({from_validation(exc)}); run the same joulelens version on every node"
             )
             return self._failed(run, reason), None
         if record.run_id != entry.run_id:

@@ -56,10 +56,9 @@ class SweepGrid(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            raise InputError(
-                err["msg"], source=path, field=".".join(str(p) for p in err["loc"])
-            ) from exc
+            from joulelens.errors import from_validation
+
+            raise from_validation(exc, path) from exc
 
     def groups(self) -> Iterator[list[RunConfig]]:
         """One list per (model, task, GPU model, GPU count, precision), batch sizes ascending."""
@@ -89,10 +88,9 @@ class SweepGrid(BaseModel):
                 try:
                     group.append(RunConfig.model_validate(fields))
                 except ValidationError as exc:
-                    err = exc.errors()[0]
-                    raise InputError(
-                        err["msg"], field=".".join(str(p) for p in err["loc"])
-                    ) from exc
+                    from joulelens.errors import from_validation
+
+                    raise from_validation(exc) from exc
             yield group
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from joulelens.errors import InputError, StoreError
+from joulelens.errors import InputError, StoreError, from_validation
 from joulelens.records import RunRecord
 from joulelens.records.migrations import Migrations, SchemaTooNew
 from joulelens.redact import Redactor
@@ -68,9 +68,7 @@ def load_run_file(path: Path, migrations: Migrations) -> tuple[RunRecord, int]:
     try:
         record = RunRecord.model_validate(doc)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or None
-        raise InputError(first["msg"], source=path, field=field) from exc
+        raise from_validation(exc, path) from exc
     if record.run_id != path.parent.name:
         raise InputError(
             f"run_id {record.run_id!r} does not match its directory {path.parent.name!r}",

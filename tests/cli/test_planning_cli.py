@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 import pytest
 import typer
-from planning_helpers import llm_sweep
 from typer.testing import CliRunner
 
+from analysis.planning_helpers import llm_sweep
 from joulelens.cli import advise, planning, predict
 from joulelens.errors import AnalysisError, InputError
 from joulelens.records import RunRecord
