@@ -76,7 +76,7 @@ def client_httpx(url: str, n: int, tokens: int, concurrency: int, itl_s: float) 
     """A straightforward httpx + aiter_lines client: why the load generator does not use it."""
     import httpx
 
-    from joulelens.measure.clock import now_s
+    from joulelens.core.clock import now_s
 
     body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": tokens, "stream": True}
     body["stream_options"] = {"include_usage": True, "continuous_usage_stats": True}
@@ -207,8 +207,8 @@ def find_aiperf(given: str | None) -> str | None:
 
 def timestamp_cost_ns(count: int = 1_000_000) -> float:
     """now_s() + RequestTrace.add_chunk per chunk, the only per-chunk bookkeeping."""
-    from joulelens.measure.clock import now_s
-    from joulelens.measure.events import RequestTrace
+    from joulelens.core.clock import now_s
+    from joulelens.core.events import RequestTrace
 
     trace = RequestTrace("x", 0.0)
     add = trace.add_chunk
@@ -221,7 +221,7 @@ def timestamp_cost_ns(count: int = 1_000_000) -> float:
 def parse_cost_us(count: int = 200_000) -> float:
     """Framing + SSE + JSON + bookkeeping per chunk, fed from memory (no socket, no loop)."""
     sys.path.insert(0, str(REPO / "tests"))
-    from joulelens.measure.events import RequestTrace
+    from joulelens.core.events import RequestTrace
     from joulelens.workloads.http1 import ResponseProtocol
     from joulelens.workloads.stream import StreamParser
     from sse_server import _ChunkMaker
@@ -249,7 +249,7 @@ def trace_rss_main(args: list[str]) -> None:
     """Child: RSS growth from holding ``requests`` traces of ``tokens`` one-token chunks."""
     import psutil
 
-    from joulelens.measure.events import RequestTrace
+    from joulelens.core.events import RequestTrace
 
     requests, tokens = int(args[0]), int(args[1])
     process = psutil.Process()

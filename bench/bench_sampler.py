@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from joulelens.measure.clock import now_s
+from joulelens.core.clock import now_s
 from joulelens.meters import MeterSet, TimelineSampler, detect_meters
 from joulelens.meters.fake import SERVER_ZONES, FakeGpu, FakeNvmlBackend, FakeRaplTree, PowerTrace
 

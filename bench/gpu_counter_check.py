@@ -27,13 +27,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
+from joulelens.core.windows import WindowEnergy
 from joulelens.errors import MeterError
 from joulelens.meters import (
     MeterSet,
     NvmlGpuMeter,
     PynvmlBackend,
     TimelineSampler,
-    WindowResult,
     detect_meters,
 )
 from joulelens.meters.select import normalise_uuid, selection_from_uuids, visible_selection
@@ -135,7 +135,7 @@ def mean_power_w(
         during()
     window = meters.end_window("mapping")
     return {
-        c.name: (c.joules or 0.0) / window.elapsed_s
+        c.name: (c.joules or 0.0) / window.duration_s
         for c in window.components
         if c.name.startswith("gpu:")
     }
@@ -162,14 +162,14 @@ def run_check(
         what = workload()
         time.sleep(idle_after_s)
         window = meters.end_window("check")
-    print(f"window {window.elapsed_s:.2f} s: {what}; power sampled every {period_s * 1e3:.0f} ms")
+    print(f"window {window.duration_s:.2f} s: {what}; power sampled every {period_s * 1e3:.0f} ms")
     ok = report(gpus, window, sampler, tolerance_pct)
     print(f"{'OK' if ok else 'FAIL'}: counter vs integrated power, tolerance {tolerance_pct:g}%")
     return ok
 
 
 def report(
-    gpus: list[NvmlGpuMeter], window: WindowResult, sampler: TimelineSampler, tolerance_pct: float
+    gpus: list[NvmlGpuMeter], window: WindowEnergy, sampler: TimelineSampler, tolerance_pct: float
 ) -> bool:
     """Print the per-GPU table; true when every counter GPU is within tolerance."""
     print(
@@ -191,10 +191,10 @@ def report(
         print(
             f"{gpu.name:<7} {gpu.model[:28]:<28} {component.joules:>11.1f} "
             f"{integrated_j:>13.1f} {diff_pct:>+8.2f} "
-            f"{component.joules / window.elapsed_s:>8.1f} {max(power):>8.1f}  {source}"
+            f"{component.joules / window.duration_s:>8.1f} {max(power):>8.1f}  {source}"
         )
     if sampler.thread_cpu_s is not None and sampler.started_s is not None:
-        cpu_pct = 100.0 * sampler.thread_cpu_s / max(window.elapsed_s, 1e-9)
+        cpu_pct = 100.0 * sampler.thread_cpu_s / max(window.duration_s, 1e-9)
         print(f"sampler thread CPU: {cpu_pct:.3f}% of one core ({sampler.ticks} ticks)")
     for warning in window.warnings:
         print(f"warning: {warning}")

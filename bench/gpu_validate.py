@@ -506,7 +506,7 @@ class Validation:
             self.add(lib.load_check(load_w, self.limit_w))
             self.series["agreement"] = {"t": list(times), "w": list(power), "on": on, "off": off}
             figures |= {
-                "window_s": window.elapsed_s,
+                "window_s": window.duration_s,
                 "counter_j": counter_j,
                 "integrated_j": integrated,
                 "integrated_by_source_j": others,
@@ -542,7 +542,7 @@ class Validation:
         return {"lags": lags, "edges": {"on": ons, "off": offs}}
 
     def _windows(self, load: TorchLoad, gpu: Any) -> dict[str, Any]:
-        from joulelens.meters import NvmlGpuMeter
+        from joulelens.meters import MeterSet, NvmlGpuMeter
 
         approx = NvmlGpuMeter(
             self.backend,
@@ -551,6 +551,8 @@ class Validation:
             approximate_short_windows=True,
             period=getattr(gpu, "period", None),
         )
+        # Two meters of one GPU share its name, so each keeps its windows in its own set.
+        exact_set, approx_set = MeterSet([gpu]), MeterSet([approx])
         rows = []
         with Poller(self.raw, 0.005) as polled:
             load.on()
@@ -558,13 +560,13 @@ class Validation:
             for size in (0.05, 0.2, 0.5, 1.0):
                 for k in range(3):
                     name = f"w{size}-{k}"
-                    gpu.begin_window(name)
-                    approx.begin_window(name)
+                    exact_set.begin_window(name)
+                    approx_set.begin_window(name)
                     t0 = time.monotonic()
                     self.sleep(size)
                     t1 = time.monotonic()
-                    exact = gpu.end_window(name).components[0]
-                    approximated = approx.end_window(name)
+                    exact = exact_set.end_window(name).components[0]
+                    approximated = approx_set.end_window(name)
                     power = polled.mean_w("instant", t0, t1)
                     reference = power * (t1 - t0) if power is not None else None
                     rows.append(
@@ -590,6 +592,7 @@ class Validation:
         return {"rows": rows}
 
     def sampler(self) -> dict[str, Any]:
+        from joulelens.core.series import energy_series
         from joulelens.meters import TimelineSampler, detect_meters
         from joulelens.meters.select import selection_from_uuids
         from joulelens.meters.timeline import energy_between_j
@@ -610,7 +613,7 @@ class Validation:
                     self.sleep(1.9)
                     window = meters.end_window(f"s{k}")
                     diffs.append((window.start_s, window.end_s, window.component("gpu:0").joules))
-            times, energy = sampler.timeline.series("energy_joules:gpu:0")
+            times, energy = sampler.timeline.series(energy_series("gpu:0"))
         finally:
             load.close()
             meters.close()

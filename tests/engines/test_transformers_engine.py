@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from joulelens.core.events import RequestTrace
 from joulelens.engines.arch.tokenizers import byte_tokenizer
 from joulelens.engines.protocol import ProgressUpdate
 from joulelens.engines.transformers_engine import TransformersEngine
 from joulelens.errors import EngineError, InputError
-from joulelens.measure.events import RequestTrace
 from joulelens.records import Histogram
 from joulelens.tasks import OutputLengthDistribution, PromptItem, fim_format_for_vocab, get_task
 from joulelens.tasks.media import builtin_media

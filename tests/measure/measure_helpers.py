@@ -6,9 +6,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from joulelens.core.events import RequestTrace
+from joulelens.core.series import energy_series
 from joulelens.measure.adapters import readings_from_meters
-from joulelens.measure.energy import EnergyReadings, EnergySource, energy_series_name
-from joulelens.measure.events import RequestTrace
+from joulelens.measure.energy import EnergyReadings, EnergySource
 from joulelens.measure.series import SampledSeries
 from joulelens.measure.spec import RunSpec
 from joulelens.meters import TimelineSampler
@@ -79,7 +80,7 @@ def constant_power_readings(
 ) -> EnergyReadings:
     times = np.arange(start_s, end_s + period_s / 2, period_s)
     series = {
-        energy_series_name(name): SampledSeries.of(times, watts * (times - start_s)),
+        energy_series(name): SampledSeries.of(times, watts * (times - start_s)),
         f"power_watts:{name}": SampledSeries.of(times, np.full(times.size, watts)),
     }
     source = EnergySource(name, boundary, method, update_period_s=period_s)

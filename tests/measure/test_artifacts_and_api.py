@@ -14,7 +14,6 @@ from joulelens.measure import (
     REQUESTS_FILE,
     TIMELINE_FILE,
     compile_llm_run,
-    idle_from_meters,
     server_metrics_from_scraper,
     write_run_artifacts,
 )
@@ -97,17 +96,22 @@ def test_server_metrics_from_a_scraper_that_never_ran() -> None:
     assert metrics.missing_reason("running") == "server metrics unavailable: not started"
 
 
-def test_idle_from_meters() -> None:
+def test_idle_power_from_the_meters_is_what_the_compile_step_reads() -> None:
     clock = FakeClock()
     meters = fake_gpu_meters([FakeGpu("GPU-a", PowerTrace.constant(80.0))], clock)
-    idle = idle_from_meters(measure_idle_power(meters, 5.0, sleep=clock.sleep))
+    idle = measure_idle_power(meters, 5.0, sleep=clock.sleep)
     assert idle.watts(EnergyBoundary.GPU) == pytest.approx(80.0)
     assert idle.duration_s == pytest.approx(5.0)
+    assert idle.missing_reason(EnergyBoundary.CPU) == "idle baseline has no cpu reading"
+    off = measure_idle_power(meters, 5.0, enabled=False)
+    assert off.missing_reason(EnergyBoundary.GPU) == (
+        "idle baseline: idle baseline disabled by the caller"
+    )
 
 
 @pytest.mark.parametrize(
     "first",
-    ["joulelens.meters", "joulelens.measure", "joulelens.workloads", "joulelens.measure.events"],
+    ["joulelens.meters", "joulelens.measure", "joulelens.workloads", "joulelens.core.events"],
 )
 def test_imports_in_any_order(first: str) -> None:
     code = f"import {first}; import joulelens.measure as m; [getattr(m, n) for n in m.__all__]"

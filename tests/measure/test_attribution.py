@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from measure_helpers import trace
 
+from joulelens.core.events import RequestTrace
 from joulelens.measure.attribution import Attribution, attribute_energy
-from joulelens.measure.events import RequestTrace
 from joulelens.measure.tokens import TokenTimes
 
 

@@ -5,15 +5,11 @@ from __future__ import annotations
 import pytest
 from measure_helpers import constant_power_readings
 
+from joulelens.core.events import BatchTrace
+from joulelens.core.idle import IdlePower
+from joulelens.core.windows import WindowEnergy
 from joulelens.errors import InputError
-from joulelens.measure import (
-    BatchTrace,
-    IdleBaseline,
-    RunSpec,
-    WindowEnergy,
-    compile_diffusion_run,
-    window_energy_from_meters,
-)
+from joulelens.measure import RunSpec, compile_diffusion_run
 from joulelens.meters.fake import FakeClock, FakeGpu, PowerTrace, fake_gpu_meters
 from joulelens.records.schema import (
     EnergyBoundary,
@@ -47,7 +43,7 @@ def batches() -> list[BatchTrace]:
 
 def test_energy_per_image_from_measured_batches() -> None:
     readings = constant_power_readings(400.0, -1.0, 11.0)
-    idle = IdleBaseline({EnergyBoundary.GPU: 100.0})
+    idle = IdlePower({EnergyBoundary.GPU: 100.0})
     record = compile_diffusion_run(batches(), readings, spec=spec(), idle=idle).record
     # Three measured batches of 2 s at 400 W: 800 J each, 4 images each -> 200 J/image.
     assert record.energy_per_image_joules == pytest.approx(200.0)
@@ -77,7 +73,7 @@ def test_exact_windows_from_the_meters_win_over_the_series() -> None:
     meters = fake_gpu_meters([FakeGpu("GPU-a", PowerTrace.constant(500.0))], clock)
     meters.begin_window("b1")
     clock.advance(2.0)
-    exact = window_energy_from_meters(meters.end_window("b1"))
+    exact = meters.end_window("b1")  # the meters' window is the compile step's type
     readings = constant_power_readings(400.0, -1.0, 11.0)
     record = compile_diffusion_run(
         batches(), readings, spec=spec(), batch_windows={1: exact}

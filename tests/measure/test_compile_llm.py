@@ -16,14 +16,14 @@ from measure_helpers import (
     slot_schedule,
 )
 
+from joulelens.core.events import RequestTrace
+from joulelens.core.idle import IdlePower
 from joulelens.measure import (
-    IdleBaseline,
     MeasureOptions,
     SampledSeries,
     ServerMetrics,
     compile_llm_run,
 )
-from joulelens.measure.events import RequestTrace
 from joulelens.meters.fake import PowerTrace
 from joulelens.records.schema import EnergyBoundary, EnergyMethod, RunRecord
 
@@ -54,7 +54,7 @@ def compiled() -> tuple[RunRecord, list, list]:
             [BASE_S + t for t in (0, 10, 20, 30)], [0.2, 0.4, 0.6, 0.8]
         ),
     )
-    idle = IdleBaseline({EnergyBoundary.GPU: 100.0}, duration_s=5.0)
+    idle = IdlePower({EnergyBoundary.GPU: 100.0}, duration_s=5.0)
     run = compile_llm_run(schedule(), readings, spec=llm_spec(2), server_metrics=server, idle=idle)
     return run
 

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from measure_helpers import BASE_S, constant_power_readings, llm_spec, slot_schedule
 
+from joulelens.core.series import energy_series
 from joulelens.measure import compile_llm_run
-from joulelens.measure.energy import EnergyReadings, EnergySource, energy_series_name
+from joulelens.measure.energy import EnergyReadings, EnergySource
 from joulelens.measure.series import SampledSeries
 from joulelens.records.schema import EnergyBoundary, EnergyMethod
 
@@ -20,7 +21,7 @@ CPU = EnergySource("cpu-estimate:system", EnergyBoundary.CPU, EnergyMethod.ESTIM
 def with_cpu_estimate(readings: EnergyReadings, watts: float = 20.0) -> EnergyReadings:
     times = np.arange(BASE_S - 1.0, BASE_S + 42.0, 0.1)
     series = dict(readings.series)
-    series[energy_series_name(CPU.name)] = SampledSeries.of(times, watts * (times - times[0]))
+    series[energy_series(CPU.name)] = SampledSeries.of(times, watts * (times - times[0]))
     return dataclasses.replace(readings, sources=(*readings.sources, CPU), series=series)
 
 

@@ -11,7 +11,8 @@ from measure_helpers import (
     slot_schedule,
 )
 
-from joulelens.measure import EnergyReadings, EnergySource, IdleBaseline, compile_llm_run
+from joulelens.core.idle import IdlePower
+from joulelens.measure import EnergyReadings, EnergySource, compile_llm_run
 from joulelens.measure.compile import ENERGY_FIELDS
 from joulelens.meters.fake import PowerTrace
 from joulelens.records.schema import EnergyBoundary, EnergyMethod
@@ -70,7 +71,7 @@ def test_cpu_estimate_is_the_headline_when_no_gpu_is_readable() -> None:
         method=EnergyMethod.ESTIMATED,
     )
     readings = EnergyReadings((gpu, *cpu.sources), cpu.series)
-    idle = IdleBaseline(
+    idle = IdlePower(
         {EnergyBoundary.GPU: None, EnergyBoundary.CPU: 10.0}, missing={"gpu": "no NVML"}
     )
     record = compile_llm_run(traces(), readings, spec=llm_spec(2), idle=idle).record
@@ -114,7 +115,7 @@ def test_a_zero_joule_window_is_null_with_the_reason_not_zero() -> None:
         boundary=EnergyBoundary.CPU,
         method=EnergyMethod.ESTIMATED,
     )
-    idle = IdleBaseline({EnergyBoundary.CPU: 10.0})
+    idle = IdlePower({EnergyBoundary.CPU: 10.0})
     record = compile_llm_run(traces(), cpu, spec=llm_spec(2), idle=idle).record
     assert record.output_throughput_tokens_per_sec == pytest.approx(2.0)
     for name in ENERGY_FIELDS:

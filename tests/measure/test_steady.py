@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from measure_helpers import slot_schedule, trace
 
-from joulelens.measure.events import BatchTrace
+from joulelens.core.events import BatchTrace
 from joulelens.measure.steady import (
     Drift,
     diffusion_batches,

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from measure_helpers import trace
 
-from joulelens.measure.clock import RESOLUTION_S
-from joulelens.measure.events import RequestTrace
+from joulelens.core.clock import RESOLUTION_S
+from joulelens.core.events import RequestTrace
 from joulelens.measure.metrics import Metrics, latency_metrics, timing_warnings
 from joulelens.measure.tokens import (
     TokenTimes,

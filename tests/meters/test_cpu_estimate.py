@@ -9,7 +9,7 @@ import time
 import pytest
 
 from joulelens.errors import MeterError
-from joulelens.meters import CpuTimeMeter
+from joulelens.meters import CpuTimeMeter, MeterSet
 from joulelens.records.schema import EnergyBoundary, EnergyMethod
 
 
@@ -22,9 +22,10 @@ def _spin(seconds: float) -> None:
 @pytest.mark.parametrize("scope", ["system", "process"])
 def test_busy_loop_gives_positive_estimated_energy(scope):
     meter = CpuTimeMeter(scope, watts_per_core=10.0)
-    meter.begin_window("busy")
+    meter_set = MeterSet([meter])
+    meter_set.begin_window("busy")
     _spin(0.3)
-    window = meter.end_window("busy")
+    window = meter_set.end_window("busy")
     (component,) = window.components
     assert component.method is EnergyMethod.ESTIMATED
     assert component.boundary is EnergyBoundary.CPU
@@ -40,18 +41,21 @@ def test_watts_per_core_scales_the_estimate():
         CpuTimeMeter("process", watts_per_core=5.0),
         CpuTimeMeter("process", watts_per_core=20.0),
     )
-    low.begin_window("w")
-    high.begin_window("w")
+    low_set = MeterSet([low])
+    low_set.begin_window("w")
+    high_set = MeterSet([high])
+    high_set.begin_window("w")
     _spin(0.3)
-    low_j = low.end_window("w").components[0].joules
-    high_j = high.end_window("w").components[0].joules
+    low_j = low_set.end_window("w").components[0].joules
+    high_j = high_set.end_window("w").components[0].joules
     assert low_j is not None and high_j is not None
     assert high_j / low_j == pytest.approx(4.0, rel=0.15)
 
 
 def test_process_tree_counts_children():
     meter = CpuTimeMeter("process", watts_per_core=1.0, tree_refresh_s=0.0)
-    meter.begin_window("w")
+    meter_set = MeterSet([meter])
+    meter_set.begin_window("w")
     spin_child = (
         "import time\nend = time.process_time() + 0.5\nwhile time.process_time() < end: pass"
     )
@@ -59,7 +63,7 @@ def test_process_tree_counts_children():
     while child.poll() is None:  # a sampler's reads: a child's time is seen while it lives
         meter.read()
         time.sleep(0.02)
-    joules = meter.end_window("w").components[0].joules
+    joules = meter_set.end_window("w").components[0].joules
     assert joules is not None and joules >= 0.35  # most of the child's 0.5 CPU-s (1 W/cpu)
 
 

@@ -86,7 +86,8 @@ def test_import_is_light_and_layered():
     code = (
         "import sys, joulelens.meters, joulelens.meters.fake\n"
         "heavy = [m for m in ('pynvml', 'psutil', 'torch') if m in sys.modules]\n"
-        "higher = ('joulelens.analysis', 'joulelens.report', 'joulelens.cli')\n"
+        "higher = ('joulelens.measure', 'joulelens.analysis', 'joulelens.report',"
+        " 'joulelens.cli')\n"
         "upper = [m for m in sys.modules if m.startswith(higher)]\n"
         "print(heavy, upper)\n"
     )

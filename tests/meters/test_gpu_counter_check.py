@@ -12,7 +12,7 @@ from types import ModuleType
 
 import pytest
 
-from joulelens.measure.clock import now_s
+from joulelens.core.clock import now_s
 from joulelens.meters.fake import FakeGpu, FakeNvml, FakeNvmlBackend, PowerTrace
 from joulelens.meters.meterset import MeterSet
 from joulelens.meters.nvml import NvmlGpuMeter

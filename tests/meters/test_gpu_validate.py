@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from joulelens.measure.clock import now_s
+from joulelens.core.clock import now_s
 from joulelens.meters.fake import FakeGpu, FakeNvmlBackend
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"

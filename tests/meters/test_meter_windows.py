@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from joulelens.core.boundaries import boundary_totals, weakest_method
 from joulelens.errors import MeterError
-from joulelens.meters import MeterSet, UnavailableMeter, boundary_totals, weakest_method
-from joulelens.meters.base import Reading, window_component
+from joulelens.meters import MeterSet, UnavailableMeter
+from joulelens.meters.base import Reading
 from joulelens.meters.fake import FakeClock, FakeGpu, PowerTrace, fake_gpu_meters
+from joulelens.meters.windows import window_component
 from joulelens.records.schema import EnergyBoundary as B
 from joulelens.records.schema import EnergyComponent
 from joulelens.records.schema import EnergyMethod as M
@@ -119,9 +121,10 @@ def test_window_component(begin, end, joules, reason_part):
 def test_unavailable_meter_never_reads_zero():
     clock = FakeClock()
     meter = UnavailableMeter("gpu", B.GPU, M.COUNTER, "no NVIDIA GPU", clock=clock)
-    meter.begin_window("w")
+    meter_set = MeterSet([meter])
+    meter_set.begin_window("w")
     clock.advance(10.0)
-    window = meter.end_window("w")
+    window = meter_set.end_window("w")
     assert window.components[0].joules is None
     assert window.components[0].missing_reason == "no NVIDIA GPU"
     assert window.warnings == ()  # no short-window noise about a source that is absent
@@ -172,7 +175,7 @@ def test_empty_set_is_a_valid_null_object():
     clock.advance(2.0)
     window = meters.end_window("w")
     assert window.components == () and window.totals == ()
-    assert window.elapsed_s == pytest.approx(2.0)
+    assert window.duration_s == pytest.approx(2.0)
 
 
 def test_meter_names_must_be_unique():

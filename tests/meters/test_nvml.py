@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
 
+from joulelens.core.clock import now_s
 from joulelens.errors import MeterError
-from joulelens.measure.clock import now_s
-from joulelens.meters import NvmlGpuMeter, PynvmlBackend, UnavailableMeter
+from joulelens.meters import MeterSet, NvmlGpuMeter, PynvmlBackend, UnavailableMeter
 from joulelens.meters.fake import FakeClock, FakeGpu, FakeNvmlBackend, PowerTrace, fake_gpu_meters
 from joulelens.meters.nvml import open_nvml_meters
 from joulelens.records.schema import EnergyBoundary, EnergyMethod
@@ -24,13 +25,14 @@ def test_counter_window_is_exact_energy_in_joules():
     meter = NvmlGpuMeter(FakeNvmlBackend([gpu], clock), 0, 0, clock=clock)
     assert meter.method is EnergyMethod.COUNTER
     assert meter.boundary is EnergyBoundary.GPU
-    meter.begin_window("w")
+    meter_set = MeterSet([meter])
+    meter_set.begin_window("w")
     clock.advance(10.0)
-    window = meter.end_window("w")
+    window = meter_set.end_window("w")
     (component,) = window.components
     assert component.name == "gpu:0"
     assert component.joules == pytest.approx(3000.0, abs=1e-3)  # mean 300 W over 10 s
-    assert window.elapsed_s == pytest.approx(10.0)
+    assert window.duration_s == pytest.approx(10.0)
     assert window.warnings == ()
 
 
@@ -49,9 +51,10 @@ def test_window_shorter_than_the_counter_period_is_null_with_reason_not_0_j():
         FakeNvmlBackend([FakeGpu(UUID_A, PowerTrace.constant(200.0))], clock), 0, 0, clock=clock
     )
     clock.advance(0.01)
-    meter.begin_window("tiny")
+    meter_set = MeterSet([meter])
+    meter_set.begin_window("tiny")
     clock.advance(0.05)
-    (component,) = meter.end_window("tiny").components
+    (component,) = meter_set.end_window("tiny").components
     assert component.joules is None
     assert "shorter than gpu:0's 0.100 s counter update period" in str(component.missing_reason)
 
@@ -64,9 +67,10 @@ def test_short_window_can_be_approximated_and_says_so():
         FakeNvmlBackend([gpu], clock), 0, 0, clock=clock, approximate_short_windows=True
     )
     clock.advance(0.01)
-    meter.begin_window("tiny")
+    meter_set = MeterSet([meter])
+    meter_set.begin_window("tiny")
     clock.advance(0.05)
-    window = meter.end_window("tiny")
+    window = meter_set.end_window("tiny")
     (component,) = window.components
     assert component.joules == pytest.approx(10.0)  # 200 W x 0.05 s
     assert component.method is EnergyMethod.INTEGRATED
@@ -108,9 +112,10 @@ def test_counter_update_period_is_measured_at_start_up_and_recorded(period_s):
     assert "measured at start-up" in first.describe()["update_period"]
     assert second.period is first.period  # same model: probed once
     # The short-window rule follows the measured period.
-    first.begin_window("w")
+    first_set = MeterSet([first])
+    first_set.begin_window("w")
     clock.advance(5 * period_s)
-    assert first.end_window("w").components[0].joules is not None
+    assert first_set.end_window("w").components[0].joules is not None
 
 
 def test_a_counter_that_never_changes_keeps_the_nominal_period_with_a_note():
@@ -131,11 +136,12 @@ def test_integrated_fallback_matches_a_known_trace():
     gpu = FakeGpu(UUID_A, trace, energy_counter=False)
     meter = NvmlGpuMeter(FakeNvmlBackend([gpu], clock), 0, 0, clock=clock, poll_period_s=None)
     assert meter.method is EnergyMethod.INTEGRATED
-    meter.begin_window("w")
+    meter_set = MeterSet([meter])
+    meter_set.begin_window("w")
     for _ in range(200):  # 20 s at 10 Hz; reads drive the integration
         clock.advance(0.1)
         meter.read()
-    window = meter.end_window("w")
+    window = meter_set.end_window("w")
     exact = trace.energy_j(1000.0, 1020.0)
     assert window.components[0].method is EnergyMethod.INTEGRATED
     assert window.components[0].joules == pytest.approx(exact, rel=0.01)
@@ -148,11 +154,39 @@ def test_integrated_fallback_polls_in_the_background():
     pulse = PowerTrace(((start + 0.1, 0.0), (start + 0.35, 400.0), (start + 0.6, 0.0)))
     gpu = FakeGpu(UUID_A, pulse, energy_counter=False)
     meter = NvmlGpuMeter(FakeNvmlBackend([gpu], now_s), 0, 0, poll_period_s=0.01)
-    meter.begin_window("w")
+    meter_set = MeterSet([meter])
+    meter_set.begin_window("w")
     time.sleep(0.8)
-    window = meter.end_window("w")
+    window = meter_set.end_window("w")
     meter.close()
     assert window.components[0].joules == pytest.approx(100.0, rel=0.1)  # 0.5 x 400 W x 0.5 s
+
+
+def _pollers() -> int:
+    return sum(t.name == "joulelens-power-integrator" for t in threading.enumerate())
+
+
+def test_integrated_poller_runs_only_while_a_window_is_open():
+    """The set keeps the windows; the meter polls from the first open to the last close,
+    and a window that failed to open on another meter leaves no poller behind."""
+    gpus = [
+        FakeGpu(UUID_A, PowerTrace.constant(100.0), energy_counter=False),
+        FakeGpu(UUID_B, PowerTrace.constant(100.0)),
+    ]
+    meters = fake_gpu_meters(gpus, now_s, poll_period_s=0.01)
+    before = _pollers()
+    meters.begin_window("run")
+    meters.begin_window("steady")
+    assert _pollers() == before + 1
+    meters.end_window("steady")
+    assert _pollers() == before + 1  # "run" is still open
+    meters.end_window("run")
+    assert _pollers() == before
+    gpus[1].broken = True
+    with pytest.raises(MeterError):
+        meters.begin_window("w")
+    assert _pollers() == before
+    meters.close()
 
 
 def test_gpu_without_counter_or_power_is_null_with_reason():
@@ -278,9 +312,10 @@ def test_real_gpu_counter_advances():
     try:
         gpu = meters[0]
         assert isinstance(gpu, NvmlGpuMeter), notes
-        gpu.begin_window("w")
+        gpu_set = MeterSet([gpu])
+        gpu_set.begin_window("w")
         time.sleep(1.5)
-        window = gpu.end_window("w")
+        window = gpu_set.end_window("w")
         joules = window.components[0].joules
         assert joules is not None and joules > 0  # an idle GPU still draws tens of watts
         assert "power_watts:gpu:0" in gpu.sensor_series

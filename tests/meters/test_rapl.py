@@ -83,12 +83,13 @@ def test_wraps_between_reads_are_corrected(tmp_path: Path, start_uj, steps_j, ma
     tree = FakeRaplTree(tmp_path, [FakeRaplZone("intel-rapl:0", "package-0", start_uj, max_uj)])
     clock = FakeClock()
     meter = open_rapl_meters(tmp_path, clock=clock)[0]
-    meter.begin_window("w")
+    meter_set = MeterSet([meter])
+    meter_set.begin_window("w")
     for step_j in steps_j:
         clock.advance(1.0)
         tree.add_energy_j("intel-rapl:0", step_j)
         meter.read()  # a sampler's read: folds at most one wrap
-    window = meter.end_window("w")
+    window = meter_set.end_window("w")
     assert window.components[0].joules == pytest.approx(sum(steps_j), abs=1e-6)
     assert window.warnings == ()
 
@@ -99,10 +100,11 @@ def test_reads_too_far_apart_warn_about_missed_wraps(tmp_path: Path):
     meter = open_rapl_meters(tmp_path, clock=clock, assumed_max_power_w=500.0)[0]
     assert isinstance(meter, RaplZoneMeter)
     assert meter.min_wrap_s == pytest.approx(4294.967295 / 500.0)
-    meter.begin_window("w")
+    meter_set = MeterSet([meter])
+    meter_set.begin_window("w")
     clock.advance(60.0)  # 60 s at 150 W = 9 kJ: two wraps of a 4.3 kJ counter
     tree.add_energy_j("intel-rapl:0", 9000.0)
-    window = meter.end_window("w")
+    window = meter_set.end_window("w")
     assert window.components[0].joules != pytest.approx(9000.0)  # the documented limit
     assert any("second wrap" in w for w in window.warnings)
 
@@ -138,10 +140,11 @@ def test_permission_denied_names_the_kernel_policy(tmp_path: Path):
 def test_unreadable_counter_mid_run_fails_the_window(tmp_path: Path):
     FakeRaplTree(tmp_path, [FakeRaplZone("intel-rapl:0", "package-0", 7)])
     meter = open_rapl_meters(tmp_path, clock=FakeClock())[0]
-    meter.begin_window("w")
+    meter_set = MeterSet([meter])
+    meter_set.begin_window("w")
     (tmp_path / "intel-rapl:0" / "energy_uj").write_text("")  # what a dying zone can return
     with pytest.raises(MeterError, match="cannot read"):
-        meter.end_window("w")
+        meter_set.end_window("w")
     meter.close()
     with pytest.raises(MeterError, match="closed"):
         meter.read()

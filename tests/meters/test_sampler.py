@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from joulelens.core.clock import now_s
 from joulelens.errors import MeterError
-from joulelens.measure.clock import now_s
 from joulelens.meters import (
     Timeline,
     TimelineSampler,

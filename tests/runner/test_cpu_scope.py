@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from joulelens.measure.cpu_share import ATTRIBUTED_NAME, MACHINE_PREFIX, cpu_context
-from joulelens.meters import CpuTimeMeter
+from joulelens.meters import CpuTimeMeter, MeterSet
 from joulelens.records import EnergyBoundary, EnergyComponent, EnergyMethod
 from joulelens.records.schema import TimelineSample
 from joulelens.runner import run_one
@@ -49,9 +49,10 @@ def test_a_neighbours_busy_core_is_not_charged(neighbour: int) -> None:
     meter = CpuTimeMeter("process", watts_per_core=10.0)
     assert meter.pids == (os.getpid(),)
     machine_before = meter.machine_cpu_seconds()
-    meter.begin_window("w")
+    meter_set = MeterSet([meter])
+    meter_set.begin_window("w")
     _spin(0.4)
-    ours = meter.end_window("w").components[0].joules
+    ours = meter_set.end_window("w").components[0].joules
     machine = (meter.machine_cpu_seconds() - machine_before) * 10.0
     assert ours is not None and 3.0 <= ours <= 6.0  # our 0.4 CPU-s at 10 W, 10 ms ticks
     assert machine > ours + 2.0  # the neighbour's core shows only machine-wide
@@ -60,9 +61,10 @@ def test_a_neighbours_busy_core_is_not_charged(neighbour: int) -> None:
 
 def test_several_process_trees(neighbour: int) -> None:
     meter = CpuTimeMeter("process", watts_per_core=1.0, pid=[os.getpid(), neighbour])
-    meter.begin_window("w")
+    meter_set = MeterSet([meter])
+    meter_set.begin_window("w")
     _spin(0.3)
-    joules = meter.end_window("w").components[0].joules
+    joules = meter_set.end_window("w").components[0].joules
     assert joules is not None and joules >= 0.5  # ours plus the neighbour's time meanwhile
 
 
@@ -107,8 +109,6 @@ def test_a_remote_endpoint_falls_back_to_the_machine_with_a_note(
 
 
 def test_with_rapl_the_process_share_is_attributed_beside_the_package() -> None:
-    from joulelens.meters import MeterSet
-
     package = EnergyComponent(
         name="total:cpu", joules=100.0, boundary=EnergyBoundary.CPU, method=EnergyMethod.COUNTER
     )

@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
+from joulelens.core.clock import now_s
 from joulelens.errors import MeterError
-from joulelens.measure.clock import now_s
 from joulelens.meters.fake import FakeGpu, FakeNvml, PowerTrace
 from joulelens.meters.fake_nvml import LIB_RM_VERSION_MISMATCH
 from joulelens.records import EnergyBoundary, EnergyMethod, RunStatus

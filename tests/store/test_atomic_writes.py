@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from joulelens.core.files import remove_stale_staging
 from joulelens.records import RunRecord
 from joulelens.store import Store
-from joulelens.store.files import remove_stale_staging
 
 
 def _leftovers(store: Store) -> list[str]:
@@ -52,7 +52,7 @@ _CHILD = """
 import os, sys
 from joulelens.records import RunRecord
 from joulelens.store import Store
-import joulelens.store.files as files
+import joulelens.core.files as files
 
 store = Store(sys.argv[1])
 record = RunRecord.model_validate_json(open(sys.argv[2]).read())

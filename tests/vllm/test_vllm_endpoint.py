@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from vllm_helpers import MAX_NUM_SEQS, run_config
 
+from joulelens.core.clock import now_s
 from joulelens.engines.vllm_server import VllmServer
-from joulelens.measure.clock import now_s
 from joulelens.records import RunStatus
 from joulelens.runner import run_one
 from joulelens.store import Store

@@ -13,8 +13,8 @@ import pytest
 from prometheus_client import generate_latest
 from watch_helpers import parse_exposition, samples_named
 
+from joulelens.core.clock import now_s
 from joulelens.errors import InputError
-from joulelens.measure.clock import now_s
 from joulelens.meters.fake import FakeGpu, PowerTrace, fake_gpu_meters
 from joulelens.watch import EndpointSpec, WatchConfig, Watcher, build_registry
 from joulelens.workloads import LoadConfig, LoadRequest, run_load_sync

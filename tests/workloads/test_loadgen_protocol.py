@@ -7,7 +7,7 @@ import time
 import pytest
 from workload_helpers import chat, config
 
-from joulelens.measure.clock import now_s
+from joulelens.core.clock import now_s
 from joulelens.workloads import LoadRequest, LoadRun, UsageMode, run_load_sync
 from sse_server import SSEServer
 

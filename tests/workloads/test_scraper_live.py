@@ -6,7 +6,7 @@ import time
 
 from workload_helpers import chat, config
 
-from joulelens.measure.clock import now_s
+from joulelens.core.clock import now_s
 from joulelens.workloads import MetricsScraper, run_load_sync
 
 

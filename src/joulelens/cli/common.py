@@ -181,7 +181,7 @@ def emit_records(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from joulelens.store.files import atomic_write_bytes
+    from joulelens.core.files import atomic_write_bytes
 
     sink = pa.BufferOutputStream()
     pq.write_table(pa.Table.from_pylist(rows), sink)
@@ -197,7 +197,7 @@ def _write_text(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
         return
-    from joulelens.store.files import atomic_write_text
+    from joulelens.core.files import atomic_write_text
 
     atomic_write_text(output, text)
     err_console.print(f"wrote {output}")

@@ -23,7 +23,7 @@ def _write(text: str, output: Path | None = None) -> None:
         typer.echo(text, nl=False)
         return
     from joulelens.cli.common import err_console
-    from joulelens.store.files import atomic_write_text
+    from joulelens.core.files import atomic_write_text
 
     atomic_write_text(output, text)
     err_console.print(f"wrote {output}")

@@ -87,7 +87,7 @@ def emit(
     if output is None:
         sys.stdout.write(buf.getvalue())
     else:
-        from joulelens.store.files import atomic_write_text
+        from joulelens.core.files import atomic_write_text
 
         atomic_write_text(output, buf.getvalue())
 

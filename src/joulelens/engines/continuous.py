@@ -3,7 +3,7 @@
 Up to ``max_batch`` requests decode together; a finished request's slot is refilled by the
 next waiting one at the following step, as vLLM's ``max_num_seqs`` does. The manager stamps
 every generated token (``record_timestamps``) on ``time.perf_counter``; stamps are moved onto
-:func:`~joulelens.measure.clock.now_s` with one offset measured at the start.
+:func:`~joulelens.core.clock.now_s` with one offset measured at the start.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from joulelens.core.clock import now_s
+from joulelens.core.events import RequestTrace
 from joulelens.engines.protocol import (
     PreparedRequest,
     ProgressCallback,
@@ -21,8 +23,6 @@ from joulelens.engines.protocol import (
     finish_reason,
 )
 from joulelens.errors import EngineError
-from joulelens.measure.clock import now_s
-from joulelens.measure.events import RequestTrace
 
 if TYPE_CHECKING:
     import torch

@@ -19,12 +19,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from joulelens.core.clock import now_s
+from joulelens.core.events import BatchTrace
 from joulelens.engines import runtime
 from joulelens.engines.arch import ARCH_PREFIX
 from joulelens.engines.arch.pipelines import PipelineSpec, build_pipeline, get_pipeline_spec
 from joulelens.errors import EngineError, InputError
-from joulelens.measure.clock import now_s
-from joulelens.measure.events import BatchTrace
 
 if TYPE_CHECKING:
     import torch

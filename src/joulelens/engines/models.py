@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from joulelens.core.files import staged_directory
 from joulelens.engines.arch import ARCH_PREFIX, get_arch
 from joulelens.errors import EngineError, InputError
-from joulelens.store.files import staged_directory
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase

@@ -2,10 +2,10 @@
 
 An LLM engine (transformers) takes :class:`~joulelens.workloads.config.LoadRequest` objects,
 the same type the HTTP load generator sends, and returns one
-:class:`~joulelens.measure.events.RequestTrace` per request, stamped on
-:func:`joulelens.measure.clock.now_s`. All requests count as sent at the start (the paper's
+:class:`~joulelens.core.events.RequestTrace` per request, stamped on
+:func:`joulelens.core.clock.now_s`. All requests count as sent at the start (the paper's
 saturation mode), so queueing behind the batch limit shows up in TTFT as it does on a server.
-A diffusion engine returns one :class:`~joulelens.measure.events.BatchTrace` per batch.
+A diffusion engine returns one :class:`~joulelens.core.events.BatchTrace` per batch.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from joulelens.core.events import RequestTrace
     from joulelens.engines.vision import VisionPrompt
-    from joulelens.measure.events import RequestTrace
     from joulelens.workloads.config import LoadRequest
 
 

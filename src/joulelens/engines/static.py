@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from joulelens.core.clock import now_s
+from joulelens.core.events import RequestTrace
 from joulelens.engines.protocol import (
     PreparedRequest,
     ProgressCallback,
     ProgressUpdate,
     finish_reason,
 )
-from joulelens.measure.clock import now_s
-from joulelens.measure.events import RequestTrace
 
 if TYPE_CHECKING:
     import torch

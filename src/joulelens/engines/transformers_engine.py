@@ -34,7 +34,7 @@ from joulelens.tasks.definitions import DEFAULT_TEMPERATURE, DEFAULT_TOP_P
 if TYPE_CHECKING:
     import torch
 
-    from joulelens.measure.events import RequestTrace
+    from joulelens.core.events import RequestTrace
     from joulelens.tasks.output_lengths import OutputLengthDistribution
     from joulelens.workloads.config import LoadRequest
 

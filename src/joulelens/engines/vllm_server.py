@@ -243,7 +243,7 @@ class VllmServer:
 
     def _redact_log(self) -> None:
         if self.log_path.exists():
-            from joulelens.store.files import atomic_write_text
+            from joulelens.core.files import atomic_write_text
 
             text = self.log_path.read_text(errors="replace")
             clean = self._redactor().text(text)

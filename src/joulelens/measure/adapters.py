@@ -1,23 +1,50 @@
 """Converters from what the meters and the scraper produce to the compile step's inputs.
 
 The compile step owns its input types (:mod:`.energy`, :mod:`.server`); these functions
-are the only place that knows the meters' and the scraper's shapes. The scraper is taken
-by its methods (duck typing) so measurement does not import the workloads package.
+are the only place that knows the meters' and the scraper's shapes. A window the meters
+measured and their idle power need no converting: both sides share
+:class:`~joulelens.core.windows.WindowEnergy` and :class:`~joulelens.core.idle.IdlePower`.
+Meters, their timeline and the scraper are taken by their attributes (duck typing), so
+measurement imports neither the meters nor the workloads package: the runner, above both,
+hands one to the other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from joulelens.measure.energy import EnergyReadings, EnergySource, IdleBaseline, WindowEnergy
+from joulelens.measure.energy import EnergyReadings, EnergySource
 from joulelens.measure.series import SampledSeries
 from joulelens.measure.server import KV_CACHE_USAGE, RUNNING, ServerMetrics
-from joulelens.meters import IdlePower, Meter, Timeline, UnavailableMeter, WindowResult
+from joulelens.records.schema import EnergyBoundary, EnergyMethod
+
+
+class MeterLike(Protocol):
+    """What this module reads of a :class:`joulelens.meters.Meter`; a meter known to be
+    absent (:class:`joulelens.meters.UnavailableMeter`) also has ``available`` False and a
+    ``reason``."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def boundary(self) -> EnergyBoundary: ...
+    @property
+    def method(self) -> EnergyMethod: ...
+    @property
+    def update_period_s(self) -> float: ...
+
+
+class TimelineLike(Protocol):
+    """What this module reads of a :class:`joulelens.meters.Timeline`."""
+
+    @property
+    def series_names(self) -> list[str]: ...
+    def series(self, name: str) -> tuple[Sequence[float], Sequence[float]]: ...
 
 
 def readings_from_meters(
-    meters: Iterable[Meter], timeline: Timeline, *, notes: Iterable[str] = ()
+    meters: Iterable[MeterLike], timeline: TimelineLike, *, notes: Iterable[str] = ()
 ) -> EnergyReadings:
     """Every meter as an :class:`EnergySource`, every timeline series as a series.
 
@@ -27,7 +54,7 @@ def readings_from_meters(
     """
     sources = []
     for meter in meters:
-        reason = meter.reason if isinstance(meter, UnavailableMeter) else None
+        reason = None if getattr(meter, "available", True) else getattr(meter, "reason", None)
         sources.append(
             EnergySource(
                 name=meter.name,
@@ -42,25 +69,6 @@ def readings_from_meters(
         times, values = timeline.series(name)
         series[name] = SampledSeries.of(times, values)
     return EnergyReadings(tuple(sources), series, tuple(notes))
-
-
-def window_energy_from_meters(window: WindowResult) -> WindowEnergy:
-    """A window measured with begin/end counter reads (exact at both ends)."""
-    return WindowEnergy(
-        start_s=window.start_s,
-        end_s=window.end_s,
-        components=window.components,
-        totals=window.totals,
-        warnings=window.warnings,
-    )
-
-
-def idle_from_meters(idle: IdlePower) -> IdleBaseline:
-    return IdleBaseline(
-        watts_by_boundary=dict(idle.by_boundary_w),
-        duration_s=idle.duration_s,
-        missing=dict(idle.missing),
-    )
 
 
 class _Gauge(Protocol):

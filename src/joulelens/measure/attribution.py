@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from joulelens.measure.events import RequestTrace
+from joulelens.core.events import RequestTrace
 from joulelens.measure.series import FloatArray
 from joulelens.measure.tokens import TokenTimes
 

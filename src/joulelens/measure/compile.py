@@ -13,12 +13,15 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from joulelens.core.boundaries import boundary_parts
+from joulelens.core.clock import RESOLUTION_S
+from joulelens.core.events import RequestTrace
+from joulelens.core.idle import IdlePower
+from joulelens.core.windows import WindowEnergy
 from joulelens.errors import InputError
 from joulelens.measure.artifacts import artifact_names, timeline_rows
 from joulelens.measure.attribution import Attribution, attribute_energy
-from joulelens.measure.clock import RESOLUTION_S
-from joulelens.measure.energy import EnergyReadings, IdleBaseline, WindowEnergy, boundary_parts
-from joulelens.measure.events import RequestTrace
+from joulelens.measure.energy import EnergyReadings
 from joulelens.measure.metrics import (
     Metrics,
     client_running_batch,
@@ -84,7 +87,7 @@ def compile_llm_run(
     *,
     spec: RunSpec,
     server_metrics: ServerMetrics | None = None,
-    idle: IdleBaseline | None = None,
+    idle: IdlePower | None = None,
     options: MeasureOptions | None = None,
     additions: RunAdditions | None = None,
 ) -> CompiledRun:

@@ -19,10 +19,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
+from joulelens.core.boundaries import boundary_totals
+from joulelens.core.events import BatchTrace
+from joulelens.core.idle import IdlePower
+from joulelens.core.windows import WindowEnergy
 from joulelens.errors import InputError
 from joulelens.measure.artifacts import artifact_names, timeline_rows
-from joulelens.measure.energy import EnergyReadings, IdleBaseline, WindowEnergy
-from joulelens.measure.events import BatchTrace
+from joulelens.measure.energy import EnergyReadings
 from joulelens.measure.metrics import Metrics
 from joulelens.measure.shared import (
     boundary_and_method,
@@ -34,7 +37,6 @@ from joulelens.measure.shared import (
 from joulelens.measure.spec import CompiledRun, MeasureOptions, RunAdditions, RunSpec
 from joulelens.measure.steady import diffusion_batches
 from joulelens.measure.validate import energy_per_unit_reasons
-from joulelens.meters.totals import boundary_totals
 from joulelens.records.schema import EnergyBoundary, EnergyComponent, RunKind, generation_unit
 
 
@@ -44,7 +46,7 @@ def compile_diffusion_run(
     *,
     spec: RunSpec,
     batch_windows: Mapping[int, WindowEnergy] | None = None,
-    idle: IdleBaseline | None = None,
+    idle: IdlePower | None = None,
     options: MeasureOptions | None = None,
     additions: RunAdditions | None = None,
 ) -> CompiledRun:

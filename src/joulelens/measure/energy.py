@@ -8,7 +8,9 @@ difference of the interpolated cumulative values: exact at a sample, linear in b
 so with a 10 Hz sampler the error is at most about one sample's energy at each end. The
 meters (:mod:`joulelens.meters`) produce such series; :mod:`joulelens.measure.adapters`
 converts them. Windows measured directly with begin/end counter reads (diffusion batches)
-come in as :class:`WindowEnergy` instead.
+come in as :class:`~joulelens.core.windows.WindowEnergy` instead, the type cut here too. A
+window cut from a timeline resolves about one counter update plus one sample period at
+each end; the short-window rule is the meters' own (:mod:`joulelens.core.windows`).
 """
 
 from __future__ import annotations
@@ -18,32 +20,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from joulelens.core.boundaries import boundary_parts, boundary_totals, is_combined
+from joulelens.core.series import energy_series
+from joulelens.core.windows import (
+    SHORT_WINDOW_PERIODS,
+    WindowEnergy,
+    error_bound_pct,
+    is_short,
+    unresolvable,
+)
 from joulelens.measure.series import FloatArray, SampledSeries
-from joulelens.meters.totals import boundary_totals
 from joulelens.records.schema import EnergyBoundary, EnergyComponent, EnergyMethod
-
-# Windows shorter than this many resolutions carry > 10% quantisation error (same rule as
-# the meters' own windows). A window cut from a timeline resolves about one counter update
-# plus one sample period at each end.
-SHORT_WINDOW_PERIODS = 10
-
-# Combined boundaries and the single boundaries they add up (as in meters/totals.py).
-_PARTS: dict[EnergyBoundary, tuple[EnergyBoundary, ...]] = {
-    EnergyBoundary.CPU_DRAM: (EnergyBoundary.CPU, EnergyBoundary.DRAM),
-    EnergyBoundary.GPU_CPU: (EnergyBoundary.GPU, EnergyBoundary.CPU),
-    EnergyBoundary.GPU_CPU_DRAM: (EnergyBoundary.GPU, EnergyBoundary.CPU, EnergyBoundary.DRAM),
-}
-# The paper's boundary first; then what a CPU-only machine can offer.
-HEADLINE_ORDER = (EnergyBoundary.GPU, EnergyBoundary.CPU_DRAM, EnergyBoundary.CPU)
-
-
-def boundary_parts(boundary: EnergyBoundary) -> tuple[EnergyBoundary, ...]:
-    """The single boundaries a (possibly combined) boundary adds up."""
-    return _PARTS.get(boundary, (boundary,))
-
-
-def energy_series_name(source: str) -> str:
-    return f"energy_joules:{source}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,38 +42,6 @@ class EnergySource:
     method: EnergyMethod
     update_period_s: float = 0.0  # how often the source refreshes (NVML: about 0.1 s)
     missing_reason: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class WindowEnergy:
-    """Energy over one window: one component per source and the per-boundary totals."""
-
-    start_s: float
-    end_s: float
-    components: tuple[EnergyComponent, ...]
-    totals: tuple[EnergyComponent, ...]
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def duration_s(self) -> float:
-        return self.end_s - self.start_s
-
-    def total(self, boundary: EnergyBoundary) -> EnergyComponent | None:
-        for component in self.totals:
-            if component.boundary is boundary:
-                return component
-        return None
-
-    def headline(self, boundary: EnergyBoundary | None = None) -> EnergyComponent | None:
-        """The total a run reports: ``boundary`` if given, else the first of
-        :data:`HEADLINE_ORDER` with a value, else the first covered one (null, with why)."""
-        if boundary is not None:
-            return self.total(boundary)
-        covered = [t for b in HEADLINE_ORDER if (t := self.total(b)) is not None]
-        for total in covered:
-            if total.joules is not None:
-                return total
-        return covered[0] if covered else (self.totals[0] if self.totals else None)
 
 
 @dataclass(frozen=True)
@@ -122,7 +77,7 @@ class EnergyReadings:
         raise KeyError(name)
 
     def cumulative(self, name: str) -> SampledSeries | None:
-        return self.series.get(energy_series_name(name))
+        return self.series.get(energy_series(name))
 
     def component(self, source: EnergySource, start_s: float, end_s: float) -> EnergyComponent:
         """The energy of one source over [start_s, end_s], null with a reason when unknown."""
@@ -173,7 +128,7 @@ class EnergyReadings:
         for source in self.sources:
             component = self.component(source, start_s, end_s)
             period = source.update_period_s
-            if component.joules is not None and 0 < duration_s < period:
+            if component.joules is not None and unresolvable(duration_s, period):
                 component = EnergyComponent(
                     name=source.name,
                     joules=None,
@@ -184,16 +139,21 @@ class EnergyReadings:
                 )
             elif component.joules is not None:
                 resolution = self.resolution_s(source)
-                if duration_s < SHORT_WINDOW_PERIODS * resolution:
+                if is_short(duration_s, resolution):
                     warnings.append(
                         f"{source.name}: window of {duration_s:.3f} s is shorter than "
                         f"{SHORT_WINDOW_PERIODS} x its {resolution:.3f} s resolution (update "
                         f"period {period:.3f} s + sample period {resolution - period:.3f} s); "
-                        f"its energy may be off by up to {100 * resolution / duration_s:.0f}%"
+                        f"its energy may be off by up to "
+                        f"{error_bound_pct(duration_s, resolution):.0f}%"
                     )
             components.append(component)
         return WindowEnergy(
-            start_s, end_s, tuple(components), boundary_totals(components), tuple(warnings)
+            start_s=start_s,
+            end_s=end_s,
+            components=tuple(components),
+            totals=boundary_totals(components),
+            warnings=tuple(warnings),
         )
 
     def total_sources(self, window: WindowEnergy, boundary: EnergyBoundary) -> list[EnergySource]:
@@ -205,8 +165,9 @@ class EnergyReadings:
         total = window.total(boundary)
         if total is None or total.joules is None:
             return []
-        if boundary in _PARTS:
-            return [s for part in _PARTS[boundary] for s in self.total_sources(window, part)]
+        if is_combined(boundary):
+            parts = boundary_parts(boundary)
+            return [s for part in parts for s in self.total_sources(window, part)]
         estimated = total.method is EnergyMethod.ESTIMATED
         return [
             s
@@ -241,21 +202,3 @@ class EnergyReadings:
         if not parts:
             return np.empty(0)
         return np.unique(np.concatenate(parts))
-
-
-@dataclass(frozen=True, slots=True)
-class IdleBaseline:
-    """Mean idle power per boundary (W), measured before the run; null values explained."""
-
-    watts_by_boundary: Mapping[EnergyBoundary, float | None]
-    duration_s: float | None = None
-    missing: Mapping[str, str] = field(default_factory=dict)  # boundary value -> why
-
-    def watts(self, boundary: EnergyBoundary) -> float | None:
-        return self.watts_by_boundary.get(boundary)
-
-    def missing_reason(self, boundary: EnergyBoundary) -> str:
-        reason = self.missing.get(boundary.value)
-        if reason:
-            return f"idle baseline: {reason}"
-        return f"idle baseline has no {boundary.value} reading"

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from joulelens.measure.events import RequestTrace
+from joulelens.core.events import RequestTrace
 from joulelens.measure.series import FloatArray
 from joulelens.measure.tokens import (
     TimingResolution,

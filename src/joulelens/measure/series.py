@@ -6,7 +6,7 @@
   sample holds until the next, as Prometheus gauges are read) or summarised by the samples
   that fall inside a window.
 
-Times are seconds on :func:`joulelens.measure.clock.now_s`.
+Times are seconds on :func:`joulelens.core.clock.now_s`.
 """
 
 from __future__ import annotations

@@ -6,8 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from joulelens.core.idle import IdlePower
+from joulelens.core.series import POWER_LIMIT_WATTS, TEMPERATURE_C, power_series, series_name
+from joulelens.core.windows import WindowEnergy
 from joulelens.measure.cpu_share import cpu_context
-from joulelens.measure.energy import EnergyReadings, IdleBaseline, WindowEnergy
+from joulelens.measure.energy import EnergyReadings
 from joulelens.measure.metrics import Metrics, static_fraction
 from joulelens.measure.spec import MeasureOptions, RunAdditions, RunSpec
 from joulelens.measure.validate import DeviceSeries, device_range_checks
@@ -70,7 +73,7 @@ def boundary_and_method(
 
 def put_idle(
     metrics: Metrics,
-    idle: IdleBaseline | None,
+    idle: IdlePower | None,
     boundary: EnergyBoundary,
     duration_s: float | None,
     energy_j: float | None,
@@ -110,13 +113,13 @@ def gpu_devices(readings: EnergyReadings | None, window: WindowEnergy | None) ->
     for source in readings.sources:
         if source.boundary is not EnergyBoundary.GPU or source.missing_reason is not None:
             continue
-        limit = readings.series.get(f"power_limit_watts:{source.name}")
+        limit = readings.series.get(series_name(POWER_LIMIT_WATTS, source.name))
         energy = joules.get(source.name)
         devices.append(
             DeviceSeries(
                 name=source.name,
-                power_w=readings.series.get(f"power_watts:{source.name}"),
-                temperature_c=readings.series.get(f"temperature_c:{source.name}"),
+                power_w=readings.series.get(power_series(source.name)),
+                temperature_c=readings.series.get(series_name(TEMPERATURE_C, source.name)),
                 power_limit_w=float(limit.values.max())
                 if limit is not None and len(limit)
                 else None,

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from joulelens.measure.events import BatchTrace, RequestTrace
+from joulelens.core.events import BatchTrace, RequestTrace
 from joulelens.measure.tokens import last_activity_s
 
 # Power and token rate may differ by this fraction of their window mean between the first

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from joulelens.measure.events import RequestTrace
+from joulelens.core.events import RequestTrace
 from joulelens.measure.series import FloatArray
 
 IntArray = NDArray[np.int32]

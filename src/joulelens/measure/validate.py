@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from joulelens.measure.events import RequestTrace
+from joulelens.core.events import RequestTrace
 from joulelens.measure.series import SampledSeries
 from joulelens.records.schema import RunKind, RunRecord, RunStatus
 

@@ -31,9 +31,9 @@ import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from joulelens.core.clock import now_s
 from joulelens.errors import MeterError
-from joulelens.measure.clock import now_s
-from joulelens.meters.base import Clock, Reading, SeriesSink, WindowResult, Windows
+from joulelens.meters.base import Clock, Reading, SeriesSink
 from joulelens.records.schema import EnergyBoundary, EnergyMethod
 
 DEFAULT_WATTS_PER_CORE = 10.0
@@ -79,7 +79,6 @@ class CpuTimeMeter:
         self.name = f"cpu-estimate:{scope}@{watts_per_core:g}W-per-cpu"
         self._clock = clock
         self._lock = threading.Lock()
-        self._windows = Windows(self)
         self.tree_refresh_s = tree_refresh_s
         self._roots: list[Any] = []
         self.pids: tuple[int, ...] = ()
@@ -217,12 +216,6 @@ class CpuTimeMeter:
             "read is not counted"
             for pid in sorted(self.exited)
         )
-
-    def begin_window(self, name: str) -> None:
-        self._windows.begin(name)
-
-    def end_window(self, name: str) -> WindowResult:
-        return self._windows.end(name)
 
     def close(self) -> None:
         with self._lock:

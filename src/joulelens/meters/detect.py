@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
+from joulelens.core.clock import now_s
 from joulelens.errors import MeterError
-from joulelens.measure.clock import now_s
 from joulelens.meters.base import Clock, Meter, UnavailableMeter
 from joulelens.meters.cpu_estimate import DEFAULT_WATTS_PER_CORE, CpuTimeMeter
 from joulelens.meters.meterset import MeterSet

@@ -50,7 +50,7 @@ __all__ = [
 
 
 class FakeClock:
-    """Seconds that move only when told; callable like :func:`joulelens.measure.clock.now_s`."""
+    """Seconds that move only when told; callable like :func:`joulelens.core.clock.now_s`."""
 
     def __init__(self, start_s: float = 1000.0) -> None:
         self.t_s = start_s

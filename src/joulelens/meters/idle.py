@@ -8,34 +8,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
+from joulelens.core.idle import IdlePower
 from joulelens.errors import MeterError
-from joulelens.meters.base import WindowResult
 from joulelens.meters.meterset import MeterSet
-from joulelens.records.schema import EnergyBoundary, EnergyComponent
+from joulelens.records.schema import EnergyComponent
 
 DEFAULT_IDLE_DURATION_S = 5.0
 IDLE_WINDOW = "joulelens-idle-baseline"
-
-
-@dataclass(frozen=True, slots=True)
-class IdlePower:
-    """Mean idle power per device and per boundary (W); null entries explained in ``missing``.
-
-    Keys of ``by_device_w`` are meter names (``gpu:0``), of ``by_boundary_w`` boundaries,
-    summed with the same rules as window totals (:mod:`joulelens.meters.totals`).
-    """
-
-    duration_s: float | None
-    by_device_w: dict[str, float | None]
-    by_boundary_w: dict[EnergyBoundary, float | None]
-    missing: dict[str, str] = field(default_factory=dict)  # device name or boundary -> why
-    warnings: tuple[str, ...] = ()
-    window: WindowResult | None = None
-
-    def watts(self, boundary: EnergyBoundary) -> float | None:
-        return self.by_boundary_w.get(boundary)
 
 
 def _watts(component: EnergyComponent, duration_s: float) -> float | None:
@@ -67,7 +47,7 @@ def measure_idle_power(
         sleep(duration_s)
     finally:
         window = meters.end_window(IDLE_WINDOW)
-    elapsed_s = window.elapsed_s
+    elapsed_s = window.duration_s
     if elapsed_s <= 0:
         raise MeterError(f"idle window did not advance the clock ({elapsed_s} s)")
     by_device = {c.name: _watts(c, elapsed_s) for c in window.components}

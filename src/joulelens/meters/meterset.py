@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 
+from joulelens.core.boundaries import boundary_totals
+from joulelens.core.clock import now_s
+from joulelens.core.windows import WindowEnergy
 from joulelens.errors import MeterError
-from joulelens.measure.clock import now_s
-from joulelens.meters.base import Clock, Meter, WindowResult
-from joulelens.meters.totals import boundary_totals
+from joulelens.meters.base import Clock, Meter, Reading
+from joulelens.meters.windows import abandon_window, close_window, open_window
 from joulelens.records.schema import EnergyBoundary
 
 
 class MeterSet:
-    """A composite of meters (GPUs, RAPL zones, CPU estimate) with the same window calls.
+    """A composite of meters (GPUs, RAPL zones, CPU estimate) and the keeper of their windows.
+
+    Windows are named and may nest or overlap; each starts from one reading per meter.
 
     ``notes`` says what detection found missing or doubtful (e.g. ``CUDA_VISIBLE_DEVICES``
     entries CUDA ignores), followed by what meters noted since (a sensor dropped mid-run, a
@@ -38,7 +42,9 @@ class MeterSet:
         self._notes: tuple[str, ...] = tuple(notes)
         self._on_close = list(on_close)
         self._clock = clock
-        self._open: dict[str, float] = {}
+        # window name -> (when it opened, each meter's first reading)
+        self._open: dict[str, tuple[float, dict[str, Reading]]] = {}
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"MeterSet({', '.join(m.name for m in self.meters)})"
@@ -71,30 +77,37 @@ class MeterSet:
         return tuple(b for b in EnergyBoundary if b in present)
 
     def begin_window(self, name: str) -> None:
-        if name in self._open:
-            raise MeterError(f"window {name!r} is already open")
-        opened: list[Meter] = []
+        with self._lock:
+            if name in self._open:
+                raise MeterError(f"window {name!r} is already open")
+        begun: dict[str, Reading] = {}
         try:
             for meter in self.meters:
-                meter.begin_window(name)
-                opened.append(meter)
+                begun[meter.name] = open_window(meter)
         except BaseException:
-            for meter in opened:  # leave no half-open window behind
-                with contextlib.suppress(MeterError):
-                    meter.end_window(name)
+            for meter in self.meters:  # leave no half-open window behind
+                if meter.name in begun:
+                    abandon_window(meter)
             raise
-        self._open[name] = self._clock()
+        with self._lock:
+            if name in self._open:  # opened meanwhile by another thread
+                for meter in self.meters:
+                    abandon_window(meter)
+                raise MeterError(f"window {name!r} is already open")
+            self._open[name] = (self._clock(), begun)
 
-    def end_window(self, name: str) -> WindowResult:
+    def end_window(self, name: str) -> WindowEnergy:
         """Close ``name`` on every meter; one failure still closes the rest, then raises."""
-        begun_s = self._open.pop(name, None)
-        if begun_s is None:
+        with self._lock:
+            opened = self._open.pop(name, None)
+        if opened is None:
             raise MeterError(f"no open window named {name!r}")
-        results: list[WindowResult] = []
+        begun_s, begun = opened
+        results: list[WindowEnergy] = []
         failure: MeterError | None = None
         for meter in self.meters:
             try:
-                results.append(meter.end_window(name))
+                results.append(close_window(meter, begun[meter.name], name))
             except MeterError as exc:
                 failure = failure or exc
         if failure is not None:
@@ -105,7 +118,7 @@ class MeterSet:
             end_s = max(r.end_s for r in results)
         else:
             start_s, end_s = begun_s, self._clock()
-        return WindowResult(
+        return WindowEnergy(
             name=name,
             start_s=start_s,
             end_s=end_s,

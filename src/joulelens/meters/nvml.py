@@ -19,16 +19,24 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from joulelens.core.clock import now_s
+from joulelens.core.series import (
+    GPU_UTILIZATION_PCT,
+    MEMORY_USED_BYTES,
+    POWER_LIMIT_WATTS,
+    SM_CLOCK_MHZ,
+    TEMPERATURE_C,
+    is_power_series,
+    power_series,
+    series_name,
+)
 from joulelens.errors import MeterError
-from joulelens.measure.clock import now_s
 from joulelens.meters.base import (
     Clock,
     Reading,
     SensorUnavailable,
     SeriesSink,
     UnavailableMeter,
-    WindowResult,
-    Windows,
 )
 from joulelens.meters.integrate import PowerIntegrator
 from joulelens.meters.nvml_backend import GpuBackend, PowerSource, PynvmlBackend
@@ -108,9 +116,10 @@ class NvmlGpuMeter:
         self.power_source: PowerSource | None = _optional(lambda: backend.power_source(nvml_index))
         self._note_power_source()
         # Without a power sensor (counter only) the sampler derives power from the counter.
-        self.offers_power = any(s.startswith("power_watts:") for s, _ in self._sensors)
-        approximate = self._approximate if approximate_short_windows else None
-        self._windows = Windows(self, approximate=approximate)
+        self.offers_power = any(is_power_series(s) for s, _ in self._sensors)
+        self.approximate_j: Callable[[float], float] | None = (
+            self._approximate if approximate_short_windows else None
+        )
 
     def __repr__(self) -> str:
         return f"NvmlGpuMeter({self.name!r}, {self.model!r}, {self.uuid}, {self.method})"
@@ -124,12 +133,12 @@ class NvmlGpuMeter:
     def _probe_sensors(self) -> tuple[Sensor, ...]:
         b, i, n = self._backend, self.nvml_index, self.name
         candidates: tuple[Sensor, ...] = (
-            (f"power_watts:{n}", self._power_w),  # first: sampled on every tick
-            (f"temperature_c:{n}", lambda: b.temperature_c(i)),
-            (f"gpu_utilization_pct:{n}", lambda: b.utilization_pct(i)),
-            (f"sm_clock_mhz:{n}", lambda: b.sm_clock_mhz(i)),
-            (f"memory_used_bytes:{n}", lambda: float(b.memory_used_bytes(i))),
-            (f"power_limit_watts:{n}", lambda: mw_to_w(b.power_limit_mw(i))),
+            (power_series(n), self._power_w),  # first: sampled on every tick
+            (series_name(TEMPERATURE_C, n), lambda: b.temperature_c(i)),
+            (series_name(GPU_UTILIZATION_PCT, n), lambda: b.utilization_pct(i)),
+            (series_name(SM_CLOCK_MHZ, n), lambda: b.sm_clock_mhz(i)),
+            (series_name(MEMORY_USED_BYTES, n), lambda: float(b.memory_used_bytes(i))),
+            (series_name(POWER_LIMIT_WATTS, n), lambda: mw_to_w(b.power_limit_mw(i))),
         )
         offered = []
         for series, read in candidates:
@@ -138,7 +147,7 @@ class NvmlGpuMeter:
             except SensorUnavailable:
                 continue  # not offered here: not a failure
             except MeterError as exc:
-                if self._integrator is not None and series.startswith("power_watts:"):
+                if self._integrator is not None and is_power_series(series):
                     raise  # power is the energy of an integrated meter
                 self._drop(series, f"failed when probed: {exc}")
                 continue
@@ -202,12 +211,12 @@ class NvmlGpuMeter:
     def sample(self, t_s: float, sink: SeriesSink, *, state: bool = True) -> None:
         failed: list[tuple[str, MeterError]] = []
         for series, read in self._sensors:
-            if not state and not series.startswith("power_watts:"):
+            if not state and not is_power_series(series):
                 continue
             try:
                 value = read()
             except MeterError as exc:
-                if self._integrator is not None and series.startswith("power_watts:"):
+                if self._integrator is not None and is_power_series(series):
                     raise
                 failed.append((series, exc))
                 continue
@@ -221,22 +230,14 @@ class NvmlGpuMeter:
     def window_warnings(self, start_s: float, end_s: float) -> tuple[str, ...]:
         return ()
 
-    def begin_window(self, name: str) -> None:
+    def window_opened(self) -> None:
+        """An integrated GPU polls power in the background while any window is open."""
         if self._integrator is not None:
             self._integrator.acquire()
-        try:
-            self._windows.begin(name)
-        except MeterError:
-            if self._integrator is not None:
-                self._integrator.release()
-            raise
 
-    def end_window(self, name: str) -> WindowResult:
-        try:
-            return self._windows.end(name)
-        finally:
-            if self._integrator is not None:
-                self._integrator.release()
+    def window_closed(self) -> None:
+        if self._integrator is not None:
+            self._integrator.release()
 
     def close(self) -> None:
         if self._integrator is not None:

@@ -23,15 +23,13 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from joulelens.core.clock import now_s
 from joulelens.errors import MeterError
-from joulelens.measure.clock import now_s
 from joulelens.meters.base import (
     Clock,
     Reading,
     SeriesSink,
     UnavailableMeter,
-    WindowResult,
-    Windows,
 )
 from joulelens.meters.units import counter_delta, uj_to_j
 from joulelens.records.schema import EnergyBoundary, EnergyMethod
@@ -136,7 +134,6 @@ class RaplZoneMeter:
         self._last_t_s = clock()
         self._accumulated_uj = 0
         self._long_gaps: list[tuple[float, float]] = []
-        self._windows = Windows(self)
 
     def __repr__(self) -> str:
         return f"RaplZoneMeter({self.name!r}, {str(self.zone.path)!r})"
@@ -176,12 +173,6 @@ class RaplZoneMeter:
             f"{self.min_wrap_s:.0f} s this counter may need to wrap; a second wrap between "
             "reads would go unnoticed (run a TimelineSampler during long windows)",
         )
-
-    def begin_window(self, name: str) -> None:
-        self._windows.begin(name)
-
-    def end_window(self, name: str) -> WindowResult:
-        return self._windows.end(name)
 
     def close(self) -> None:
         with self._lock:

@@ -19,8 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
 
+from joulelens.core.clock import now_s
+from joulelens.core.series import energy_series, power_series
 from joulelens.errors import MeterError
-from joulelens.measure.clock import now_s
 from joulelens.meters.base import Clock, Meter, UnavailableMeter
 from joulelens.meters.timeline import Timeline
 
@@ -84,8 +85,8 @@ class TimelineSampler:
         self._tracks = [
             _Track(
                 meter=m,
-                energy_series=f"energy_joules:{m.name}",
-                power_series=None if m.offers_power else f"power_watts:{m.name}",
+                energy_series=energy_series(m.name),
+                power_series=None if m.offers_power else power_series(m.name),
             )
             for m in meters
             if not isinstance(m, UnavailableMeter)

@@ -4,7 +4,7 @@ Series names carry the unit and the device: ``power_watts:gpu:0``, ``temperature
 ``gpu_utilization_pct:gpu:0``, ``sm_clock_mhz:gpu:0``, ``memory_used_bytes:gpu:0``,
 ``power_limit_watts:gpu:0``, and for every meter ``energy_joules:<meter>``: its cumulative
 energy since the sampler started, from which any window can be cut after the run
-(:func:`energy_between_j`). Times are seconds on :func:`joulelens.measure.clock.now_s`.
+(:func:`energy_between_j`). Times are seconds on :func:`joulelens.core.clock.now_s`.
 """
 
 from __future__ import annotations

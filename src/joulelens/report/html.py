@@ -105,8 +105,8 @@ def write_report(
     title: str = "joulelens report",
 ) -> Path:
     """Render the store's runs (matching ``filters``) into one self-contained HTML file."""
+    from joulelens.core.files import atomic_write_text
     from joulelens.report.payload import build_payload
-    from joulelens.store.files import atomic_write_text
 
     out = Path(path)
     html = render_html(build_payload(store, filters, title=title))

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from joulelens.core.series import energy_series, power_device
 from joulelens.errors import InputError
 from joulelens.records import RunRecord
 from joulelens.report.numbers import sig
@@ -97,11 +98,11 @@ def timeline_view(path: Path) -> dict[str, Any]:
     for name, (times, values) in raw.items():
         if name.startswith(SKIPPED_SERIES_PREFIXES):
             continue
-        source = name.removeprefix("power_watts:")
-        energy = raw.get(f"energy_joules:{source}")
-        if name.startswith("power_watts:cpu-estimate") and energy is not None:
+        device = power_device(name)
+        energy = raw.get(energy_series(device)) if device is not None else None
+        if device is not None and device.startswith("cpu-estimate") and energy is not None:
             times, values = binned_slope(*energy, ESTIMATE_BIN_S)
-        elif name.startswith("power_watts:"):
+        elif device is not None:
             times, values = without_stub_intervals(times, values)
         t, v = downsample(times, values, MAX_POINTS_PER_SERIES)
         series[name] = {"t": _round_all(t, 6), "v": _round_all(v, 4)}

@@ -16,21 +16,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from joulelens.core.idle import IdlePower
+from joulelens.core.series import is_power_series
 from joulelens.errors import JoulelensError
 from joulelens.measure import (
     CompiledRun,
     EnergyReadings,
-    IdleBaseline,
     MeasureOptions,
     RunSpec,
     compile_diffusion_run,
     compile_llm_run,
-    idle_from_meters,
     readings_from_meters,
 )
 from joulelens.measure.spec import RunAdditions
 from joulelens.measure.validate import crash_reasons
-from joulelens.meters import IdlePower, MeterSet, TimelineSampler, measure_idle_power
+from joulelens.meters import MeterSet, TimelineSampler, measure_idle_power
 from joulelens.records import EnergyBoundary, RunRecord
 from joulelens.runner.config import RunConfig
 from joulelens.runner.cpu_scope import cpu_estimate, open_meters
@@ -63,7 +63,7 @@ def _power_w(sampler: TimelineSampler) -> float | None:
     timeline = sampler.timeline
     total, seen = 0.0, False
     for name in timeline.series_names:
-        if name.startswith("power_watts:"):
+        if is_power_series(name):
             _, values = timeline.series(name)
             if len(values):
                 total += values[-1]
@@ -151,7 +151,7 @@ def _measure(
         config=contribution.config,
         cpu_estimate=estimate,
     )
-    compiled = _compile(config, output, readings, spec, idle_from_meters(idle), additions)
+    compiled = _compile(config, output, readings, spec, idle, additions)
 
     def write(staging: Path) -> list[str]:
         names = list(compiled.write_artifacts(staging))
@@ -166,7 +166,7 @@ def _compile(
     output: EngineOutput,
     readings: EnergyReadings,
     spec: RunSpec,
-    idle: IdleBaseline,
+    idle: IdlePower,
     additions: RunAdditions,
 ) -> CompiledRun:
     """The run's one compile step: events and readings, plus what the harness adds."""

@@ -6,8 +6,8 @@ import os
 import threading
 from typing import Any
 
+from joulelens.core.events import BatchTrace
 from joulelens.engines.protocol import ProgressUpdate
-from joulelens.measure.events import BatchTrace
 from joulelens.runner.config import RunConfig
 from joulelens.runner.protocol import (
     Contribution,

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from joulelens.measure.events import BatchTrace, RequestTrace
+from joulelens.core.events import BatchTrace, RequestTrace
 from joulelens.measure.server import ServerMetrics
 from joulelens.records import Provenance
 from joulelens.runner.config import RunConfig

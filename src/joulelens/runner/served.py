@@ -6,10 +6,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from joulelens.core.events import RequestTrace
 from joulelens.engines.vllm_server import VllmConfig, VllmServer, launch_command
 from joulelens.errors import EngineError
 from joulelens.measure.adapters import server_metrics_from_scraper
-from joulelens.measure.events import RequestTrace
 from joulelens.runner.config import RunConfig
 from joulelens.runner.cpu_scope import endpoint_pids
 from joulelens.runner.progress import poll_progress

@@ -17,9 +17,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from joulelens.core.idle import IdlePower
 from joulelens.errors import InputError
 from joulelens.measure import apply_cascade
-from joulelens.meters import IdlePower
 from joulelens.records import RunRecord, RunStatus
 from joulelens.runner.config import RunConfig
 from joulelens.runner.execute import run_one

@@ -25,9 +25,9 @@ from typing import Any
 
 import duckdb
 
+from joulelens.core.files import pid_alive
 from joulelens.errors import StoreError
 from joulelens.records import SCHEMA_VERSION, RunRecord
-from joulelens.store.files import pid_alive
 
 CATALOG_VERSION = 3  # bump when columns change; an older catalog is rebuilt from the files
 

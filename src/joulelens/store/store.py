@@ -24,17 +24,17 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from joulelens.errors import InputError, RunNotFoundError, StoreError
-from joulelens.records import RunRecord
-from joulelens.records.migrations import MIGRATIONS, Migrations
-from joulelens.redact import Redactor
-from joulelens.store.catalog import Catalog, CatalogState, CatalogWriter
-from joulelens.store.files import (
+from joulelens.core.files import (
     atomic_write_text,
     remove_stale_staging,
     staged_directory,
     write_new_file,
 )
+from joulelens.errors import InputError, RunNotFoundError, StoreError
+from joulelens.records import RunRecord
+from joulelens.records.migrations import MIGRATIONS, Migrations
+from joulelens.redact import Redactor
+from joulelens.store.catalog import Catalog, CatalogState, CatalogWriter
 from joulelens.store.filters import RunFilter
 from joulelens.store.lock import READ_ONLY_ERRNOS, WriteLock, read_only_error
 from joulelens.store.runfiles import (

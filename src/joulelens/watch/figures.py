@@ -2,7 +2,7 @@
 
 A window ends at the newest tick and starts at the tick closest to ``window_s`` before it.
 Energy is the difference of device totals, summed per boundary with the meters' rules
-(:func:`joulelens.meters.boundary_totals`: measured and estimated never mix); tokens are the
+(:mod:`joulelens.core.boundaries`: measured and estimated never mix); tokens are the
 difference of the endpoint's output-token total. Gauges (running batch, waiting requests,
 KV-cache usage) are means over the window's samples. An endpoint has figures for a window
 only when it answered at both of the window's ends; otherwise its series are absent.
@@ -14,7 +14,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from joulelens.meters import boundary_totals
+from joulelens.core.boundaries import boundary_totals
 from joulelens.records import EnergyBoundary, EnergyComponent, EnergyMethod
 from joulelens.watch.history import History, Tick
 from joulelens.watch.reading import LiveReading, batch_limit

@@ -26,12 +26,14 @@ from typing import Any
 
 from joulelens import __version__
 from joulelens.analysis.hardware import canonical_gpu_name
+from joulelens.core.boundaries import boundary_totals
+from joulelens.core.idle import IdlePower
+from joulelens.core.series import power_series
+from joulelens.core.windows import WindowEnergy
 from joulelens.errors import JoulelensError
 from joulelens.measure.artifacts import artifact_names, write_run_artifacts
-from joulelens.measure.energy import IdleBaseline, WindowEnergy
 from joulelens.measure.metrics import Metrics
 from joulelens.measure.shared import put_idle
-from joulelens.meters import boundary_totals
 from joulelens.records import (
     EnergyBoundary,
     EnergyMethod,
@@ -147,7 +149,7 @@ def _timeline(window: ObservedWindow) -> list[TimelineSample]:
         for device in window.devices:
             a, b = previous.energy_j.get(device.name), tick.energy_j.get(device.name)
             if a is not None and b is not None and dt > 0:
-                series = f"power_watts:{device.name}"
+                series = power_series(device.name)
                 rows.append(TimelineSample(t_s=t, series=series, value=(b - a) / dt))
         sample = tick.endpoint(label)
         for series, value in (
@@ -215,7 +217,7 @@ def observed_record(
     boundary = head.boundary if head is not None else EnergyBoundary.GPU
     method = head.method if head is not None else EnergyMethod.COUNTER
     idle_w = idle_by_boundary(window.idle_watts, window.devices)
-    idle = IdleBaseline(idle_w) if window.idle_watts else None
+    idle = IdlePower(idle_w) if window.idle_watts else None
     e_ss = metrics.get("steady_state_energy_joules")
     put_idle(metrics, idle, boundary, duration_s, e_ss, warnings)
     for name in required_metric_fields(RunKind.LLM, task):

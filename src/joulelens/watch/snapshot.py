@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from joulelens.core.boundaries import boundary_totals
 from joulelens.errors import InputError
-from joulelens.meters import boundary_totals
 from joulelens.records import EnergyBoundary, EnergyComponent
 from joulelens.watch.config import ALL_ENDPOINTS, EndpointSpec, WatchConfig
 from joulelens.watch.figures import (

@@ -23,8 +23,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
 
+from joulelens.core.clock import now_s
 from joulelens.errors import MeterError
-from joulelens.measure.clock import now_s
 from joulelens.meters import MeterSet, UnavailableMeter
 from joulelens.meters.sampler import next_tick
 from joulelens.watch.config import EndpointSpec, WatchConfig

@@ -13,7 +13,7 @@ import asyncio
 import ssl
 from collections.abc import Callable
 
-from joulelens.measure.clock import now_s
+from joulelens.core.clock import now_s
 from joulelens.workloads.config import Endpoint
 
 BUFFERED_BODY_LIMIT = 16 * 1024 * 1024

@@ -1,7 +1,7 @@
 """Drives streamed requests against an OpenAI-compatible server and records their timing.
 
 One event loop, one raw HTTP/1.1 connection per in-flight request (:mod:`.http1`), one
-:class:`~joulelens.measure.events.RequestTrace` per sent request. The send schedule comes
+:class:`~joulelens.core.events.RequestTrace` per sent request. The send schedule comes
 from :func:`~joulelens.workloads.arrival.arrival_offsets`; an optional cap bounds the
 requests in flight (a due request then waits for a free slot and is stamped when sent).
 
@@ -18,9 +18,9 @@ import resource
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from joulelens.core.clock import now_s
+from joulelens.core.events import RequestTrace
 from joulelens.errors import InputError, JoulelensError
-from joulelens.measure.clock import now_s
-from joulelens.measure.events import RequestTrace
 from joulelens.workloads.arrival import arrival_offsets
 from joulelens.workloads.config import LoadConfig, LoadRequest, UsageMode
 from joulelens.workloads.http1 import ConnectionPool, ResponseProtocol, encode_post

@@ -8,7 +8,7 @@ fetches and parses and writes one JSON line per scrape to stdout::
     {"t": 13.5, "error": "http://...: answered HTTP 404"}
 
 ``t`` is the midpoint of the HTTP exchange on the system-wide monotonic clock (the clock of
-:func:`joulelens.measure.clock.now_s`). The child stops, after one last scrape, when its
+:func:`joulelens.core.clock.now_s`). The child stops, after one last scrape, when its
 stdin closes (the parent stopping it, or the parent dying).
 """
 
@@ -25,7 +25,7 @@ import urllib.error
 import urllib.request
 from typing import Any, TextIO
 
-from joulelens.measure.clock import now_s
+from joulelens.core.clock import now_s
 from joulelens.workloads.prometheus import HistogramCounts, ScrapeValues, parse_scrape
 
 # Local servers are scraped directly, whatever proxy the environment names.

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from joulelens.measure.events import RequestTrace
+from joulelens.core.events import RequestTrace
 
 _loads = json.loads
 EXCERPT_CHARS = 200

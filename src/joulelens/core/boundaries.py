@@ -23,11 +23,23 @@ _METHOD_RANK = {
     EnergyMethod.ATTRIBUTED: 2,
     EnergyMethod.ESTIMATED: 3,
 }
-_COMBINED: tuple[tuple[EnergyBoundary, tuple[EnergyBoundary, ...]], ...] = (
-    (EnergyBoundary.CPU_DRAM, (EnergyBoundary.CPU, EnergyBoundary.DRAM)),
-    (EnergyBoundary.GPU_CPU, (EnergyBoundary.GPU, EnergyBoundary.CPU)),
-    (EnergyBoundary.GPU_CPU_DRAM, (EnergyBoundary.GPU, EnergyBoundary.CPU, EnergyBoundary.DRAM)),
-)
+# Combined boundaries and the single boundaries they add up, in the order totals list them.
+_PARTS: dict[EnergyBoundary, tuple[EnergyBoundary, ...]] = {
+    EnergyBoundary.CPU_DRAM: (EnergyBoundary.CPU, EnergyBoundary.DRAM),
+    EnergyBoundary.GPU_CPU: (EnergyBoundary.GPU, EnergyBoundary.CPU),
+    EnergyBoundary.GPU_CPU_DRAM: (EnergyBoundary.GPU, EnergyBoundary.CPU, EnergyBoundary.DRAM),
+}
+# The paper's boundary first; then what a CPU-only machine can offer.
+HEADLINE_ORDER = (EnergyBoundary.GPU, EnergyBoundary.CPU_DRAM, EnergyBoundary.CPU)
+
+
+def boundary_parts(boundary: EnergyBoundary) -> tuple[EnergyBoundary, ...]:
+    """The single boundaries a (possibly combined) boundary adds up."""
+    return _PARTS.get(boundary, (boundary,))
+
+
+def is_combined(boundary: EnergyBoundary) -> bool:
+    return boundary in _PARTS
 
 
 def weakest_method(methods: Iterable[EnergyMethod]) -> EnergyMethod:
@@ -79,7 +91,7 @@ def boundary_totals(components: Sequence[EnergyComponent]) -> tuple[EnergyCompon
         parts = [c for c in components if c.boundary is boundary]
         if parts:
             totals[boundary] = _single_total(boundary, parts)
-    for combined, needed in _COMBINED:
+    for combined, needed in _PARTS.items():
         if combined in totals or not all(b in totals for b in needed):
             continue
         parts = [totals[b] for b in needed]

@@ -1,6 +1,8 @@
-"""What engines emit: one trace per request, stamped on :func:`joulelens.measure.clock.now_s`.
+"""What engines emit: one trace per request, stamped on :func:`joulelens.core.clock.now_s`.
 
-The measurement layer owns this contract; engines (servers, in-process) only fill it in.
+Engines (servers, in-process) and the load generator fill these in; the compile step
+(:mod:`joulelens.measure`) reads them. They sit in the bottom layer so that an engine or the
+load generator imports no measurement code.
 Chunk timestamps are kept in compact arrays so 10,000 requests x 1,000 tokens stay small.
 """
 
