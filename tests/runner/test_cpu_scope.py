@@ -12,16 +12,12 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from joulelens.measure.cpu_share import ATTRIBUTED_NAME, MACHINE_PREFIX, cpu_context
 from joulelens.meters import CpuTimeMeter, MeterSet
-from joulelens.records import EnergyBoundary, EnergyComponent, EnergyMethod, RunRecord
+from joulelens.records import EnergyBoundary, EnergyComponent, EnergyMethod
 from joulelens.records.schema import TimelineSample
 from joulelens.runner import run_one
-from joulelens.runner.cpu_scope import (
-    ATTRIBUTED_NAME,
-    MACHINE_PREFIX,
-    endpoint_pids,
-    with_cpu_context,
-)
+from joulelens.runner.cpu_scope import cpu_estimate, endpoint_pids
 from joulelens.store import Store
 from runner.conftest import ServerProcess, endpoint_config
 
@@ -104,7 +100,7 @@ def test_a_remote_endpoint_falls_back_to_the_machine_with_a_note(
     tmp_store: Store, sse_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(
-        "joulelens.runner.cpu_scope.endpoint_pids", lambda url: ([], "it is elsewhere")
+        "joulelens.runner.served.endpoint_pids", lambda url: ([], "it is elsewhere")
     )
     record = run_one(endpoint_config(sse_url, 2), tmp_store)
     assert record.config["cpu_estimate"]["scope"] == "system"
@@ -112,19 +108,11 @@ def test_a_remote_endpoint_falls_back_to_the_machine_with_a_note(
     assert not any(c.name.startswith(MACHINE_PREFIX) for c in record.energy_components)
 
 
-def test_with_rapl_the_process_share_is_attributed_beside_the_package(
-    make_record: Callable[..., RunRecord],
-) -> None:
-    from joulelens.meters import MeterSet
-
+def test_with_rapl_the_process_share_is_attributed_beside_the_package() -> None:
     package = EnergyComponent(
         name="total:cpu", joules=100.0, boundary=EnergyBoundary.CPU, method=EnergyMethod.COUNTER
     )
-    record = make_record(
-        energy_boundary=EnergyBoundary.CPU,
-        energy_components=[package],
-        config={"steady_state": {"start_s": 1.0, "end_s": 3.0}},
-    )
+    config = {"steady_state": {"start_s": 1.0, "end_s": 3.0}}
     timeline = [
         TimelineSample(t_s=t, series=series, value=value)
         for t in (0.0, 4.0)
@@ -134,9 +122,11 @@ def test_with_rapl_the_process_share_is_attributed_beside_the_package(
         )
     ]
     with MeterSet([CpuTimeMeter("process")]) as meters:
-        out = with_cpu_context(record, timeline, meters)
-    names = {c.name: c for c in out.energy_components}
+        estimate = cpu_estimate(meters)
+    assert estimate is not None
+    extra, info = cpu_context(estimate, [package], config, timeline)
+    names = {c.name: c for c in [package, *extra]}
     assert names[ATTRIBUTED_NAME].joules == pytest.approx(25.0)
     assert names[ATTRIBUTED_NAME].method is EnergyMethod.ATTRIBUTED
     assert names["total:cpu"].joules == 100.0  # the measured package stays the headline
-    assert out.config["cpu_estimate"]["machine_busy_cpu_s"] == pytest.approx(4.0)
+    assert info["machine_busy_cpu_s"] == pytest.approx(4.0)

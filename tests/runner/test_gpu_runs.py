@@ -128,7 +128,7 @@ class _PlacedOn:
     def __init__(self, *placed: tuple[int, str]) -> None:
         self.placed = list(placed)
 
-    def gpu_uuids(self) -> list[tuple[int, str]]:
+    def placed_gpus(self) -> list[tuple[int, str]]:
         return self.placed
 
 

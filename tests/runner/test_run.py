@@ -42,7 +42,7 @@ def test_endpoint_run_produces_a_complete_record(tmp_store: Store, sse_url: str)
 
 
 def test_user_extra_body_overrides_task_sampling(tmp_store: Store, sse_url: str) -> None:
-    from joulelens.runner.execute import llm_requests
+    from joulelens.runner.requests import llm_requests
 
     config = endpoint_config(sse_url, 2, extra_body={"temperature": 0.0})
     requests = llm_requests(config)
@@ -52,7 +52,7 @@ def test_user_extra_body_overrides_task_sampling(tmp_store: Store, sse_url: str)
 
 def test_ignore_eos_is_sent_recorded_and_not_an_instability(tmp_store: Store, sse_url: str) -> None:
     from joulelens.errors import InputError
-    from joulelens.runner.execute import llm_requests
+    from joulelens.runner.requests import llm_requests
 
     plain = endpoint_config(sse_url, 2, max_tokens=15)
     config = endpoint_config(sse_url, 2, max_tokens=15, ignore_eos=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from joulelens.records import RunRecord, RunStatus
-from joulelens.runner.execute import failed_record
+from joulelens.runner.provenance import failed_record
 from joulelens.runner.ray_cluster import Node, demand, task_options, why_unplaceable
 from joulelens.runner.sweep import (
     NOT_REACHED,

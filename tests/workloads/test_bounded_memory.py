@@ -16,7 +16,7 @@ import pytest
 from joulelens.errors import EngineError, InputError
 from joulelens.records import RunStatus
 from joulelens.runner import RunConfig, run_one
-from joulelens.runner.execute import llm_requests
+from joulelens.runner.requests import llm_requests
 from joulelens.store import Store
 from joulelens.workloads import ArrivalConfig, LoadConfig
 from joulelens.workloads.arrival import arrival_offsets

@@ -66,7 +66,7 @@ def demo(
     from joulelens.meters import UnavailableMeter, measure_idle_power
     from joulelens.runner import run_one
     from joulelens.runner.cpu_scope import open_meters
-    from joulelens.runner.execute import cuda_available
+    from joulelens.runner.gpus import cuda_available
 
     os.environ.setdefault(OPENMP_WAIT_ENV, "PASSIVE")
     st = open_store(store)

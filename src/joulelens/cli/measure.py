@@ -70,6 +70,19 @@ def _config(**fields: Any) -> Any:
         raise from_validation(exc) from exc
 
 
+# Options of ``run`` that are not RunConfig fields (every other one is named after its field).
+NOT_CONFIG_FIELDS = frozenset({"allow_missing_gpu_energy", "store"})
+
+
+def run_fields(options: dict[str, Any]) -> dict[str, Any]:
+    """``run``'s option values keyed by RunConfig field names."""
+    from joulelens.runner import RunConfig
+
+    fields = {k: v for k, v in options.items() if k in RunConfig.model_fields}
+    fields["missing_gpu_energy"] = "null" if options["allow_missing_gpu_energy"] else "fail"
+    return fields
+
+
 def summary_table(records: list[RunRecord], title: str) -> Any:
     """Results of measured runs; fits 80 columns (energy boundary and method in the caption)."""
     from rich.table import Table
@@ -142,8 +155,8 @@ def run(
     dtype: Annotated[str | None, typer.Option()] = None,
     quantization: Annotated[str | None, typer.Option()] = None,
     max_model_len: Annotated[int | None, typer.Option()] = None,
-    vllm_arg: Annotated[
-        list[str] | None, typer.Option(help="Extra vllm serve flag (repeat).")
+    vllm_args: Annotated[
+        list[str] | None, typer.Option("--vllm-arg", help="Extra vllm serve flag (repeat).")
     ] = None,
     vllm_config: Annotated[Path | None, typer.Option(help="vllm serve --config YAML.")] = None,
     vllm_command: Annotated[
@@ -158,15 +171,19 @@ def run(
         bool, typer.Option(help="Generate to the output cap past EOS (fixed-length runs).")
     ] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = "auto",
-    steps: Annotated[int | None, typer.Option(help="Diffusion inference steps.")] = None,
+    inference_steps: Annotated[
+        int | None, typer.Option("--steps", help="Diffusion inference steps.")
+    ] = None,
     height: Annotated[int | None, typer.Option()] = None,
     width: Annotated[int | None, typer.Option()] = None,
     num_frames: Annotated[int | None, typer.Option()] = None,
     num_batches: Annotated[int, typer.Option(help="Measured diffusion batches.")] = 3,
     gpus: Annotated[bool, typer.Option(help="Read NVIDIA GPUs.")] = True,
-    gpu: Annotated[
+    gpu_ids: Annotated[
         list[str] | None,
-        typer.Option(help="Endpoint: a GPU serving it, nvidia-smi index or UUID (repeat)."),
+        typer.Option(
+            "--gpu", help="Endpoint: a GPU serving it, nvidia-smi index or UUID (repeat)."
+        ),
     ] = None,
     allow_missing_gpu_energy: Annotated[
         bool, typer.Option(help="Record GPU energy as null if the GPUs can't be read.")
@@ -181,45 +198,7 @@ def run(
     """Measure one configuration and store its run record."""
     from joulelens.runner import run_one
 
-    config = _config(
-        engine=engine,
-        model=model,
-        task=task,
-        max_num_seqs=max_num_seqs,
-        batch_size=batch_size,
-        num_gpus=num_gpus,
-        num_requests=num_requests,
-        arrival=arrival,
-        max_concurrency=max_concurrency,
-        max_tokens=max_tokens,
-        prompts=prompts,
-        endpoint=endpoint,
-        api_key_env=api_key_env,
-        served_model=served_model,
-        gpu_model=gpu_model,
-        tensor_parallel=tensor_parallel,
-        data_parallel=data_parallel,
-        expert_parallel=expert_parallel,
-        dtype=dtype,
-        quantization=quantization,
-        max_model_len=max_model_len,
-        vllm_args=vllm_arg or [],
-        vllm_config=vllm_config,
-        vllm_command=vllm_command,
-        ignore_eos=ignore_eos,
-        device=device,
-        inference_steps=steps,
-        height=height,
-        width=width,
-        num_frames=num_frames,
-        num_batches=num_batches,
-        gpus=gpus,
-        gpu_ids=gpu or [],
-        missing_gpu_energy="null" if allow_missing_gpu_energy else "fail",
-        idle_baseline_s=idle_baseline_s,
-        min_steady_state_s=min_steady_state_s,
-        watts_per_core=watts_per_core,
-    )
+    config = _config(**run_fields(locals()))
     st = open_store(store)
     with progress_display() as bar:
         record = run_one(config, st, observer=RichObserver(bar, f"{config.model} B={config.batch}"))

@@ -38,7 +38,7 @@ from joulelens.measure.shared import (
     put_idle,
     range_checks,
 )
-from joulelens.measure.spec import CompiledRun, MeasureOptions, RunSpec
+from joulelens.measure.spec import CompiledRun, MeasureOptions, RunAdditions, RunSpec
 from joulelens.measure.steady import (
     Drift,
     SteadyWindow,
@@ -89,6 +89,7 @@ def compile_llm_run(
     server_metrics: ServerMetrics | None = None,
     idle: IdlePower | None = None,
     options: MeasureOptions | None = None,
+    additions: RunAdditions | None = None,
 ) -> CompiledRun:
     """One LLM/MLLM run: record (every metric a number or null with a reason), per-request
     rows with attributed energy, and timeline rows (times relative to the first send)."""
@@ -179,6 +180,8 @@ def compile_llm_run(
         extra=extra,
         artifacts=artifact_names(rows, timeline),
         config_extra={"steady_state": _steady_config(steady, drifts, origin_s)},
+        timeline=timeline,
+        additions=additions,
     )
     return CompiledRun(record, rows, timeline)
 

@@ -34,7 +34,7 @@ from joulelens.measure.shared import (
     put_idle,
     range_checks,
 )
-from joulelens.measure.spec import CompiledRun, MeasureOptions, RunSpec
+from joulelens.measure.spec import CompiledRun, MeasureOptions, RunAdditions, RunSpec
 from joulelens.measure.steady import diffusion_batches
 from joulelens.measure.validate import energy_per_unit_reasons
 from joulelens.records.schema import EnergyBoundary, EnergyComponent, RunKind, generation_unit
@@ -48,6 +48,7 @@ def compile_diffusion_run(
     batch_windows: Mapping[int, WindowEnergy] | None = None,
     idle: IdlePower | None = None,
     options: MeasureOptions | None = None,
+    additions: RunAdditions | None = None,
 ) -> CompiledRun:
     """One diffusion run: record and timeline rows (no per-request rows).
 
@@ -119,6 +120,8 @@ def compile_diffusion_run(
         extra={"batch_size": batch_size, "num_requests": spec.num_requests},
         artifacts=artifact_names([], timeline),
         config_extra={"batches": _batch_config(batches, kept, per_batch, boundary, origin_s)},
+        timeline=timeline,
+        additions=additions,
     )
     return CompiledRun(record, [], timeline)
 

@@ -9,15 +9,17 @@ from typing import Any
 from joulelens.core.idle import IdlePower
 from joulelens.core.series import POWER_LIMIT_WATTS, TEMPERATURE_C, power_series, series_name
 from joulelens.core.windows import WindowEnergy
+from joulelens.measure.cpu_share import cpu_context
 from joulelens.measure.energy import EnergyReadings
 from joulelens.measure.metrics import Metrics, static_fraction
-from joulelens.measure.spec import MeasureOptions, RunSpec
+from joulelens.measure.spec import MeasureOptions, RunAdditions, RunSpec
 from joulelens.measure.validate import DeviceSeries, device_range_checks
 from joulelens.records.schema import (
     EnergyBoundary,
     EnergyComponent,
     EnergyMethod,
     RunRecord,
+    TimelineSample,
     required_metric_fields,
 )
 
@@ -149,8 +151,11 @@ def build_record(
     extra: dict[str, Any],
     artifacts: list[str],
     config_extra: dict[str, Any] | None = None,
+    timeline: Sequence[TimelineSample] = (),
+    additions: RunAdditions | None = None,
 ) -> RunRecord:
-    """The record: spec fields, metric values, nulls with reasons, stability, provenance."""
+    """The record: spec fields, metric values, nulls with reasons, stability, provenance,
+    and what the harness ``additions`` bring (``timeline``: for the CPU figures)."""
     required = required_metric_fields(spec.kind, spec.task)
     for name in required:
         if name not in metrics.values:
@@ -160,6 +165,16 @@ def build_record(
     config["measurement"] = options.as_config()
     config.update(config_extra or {})
     components = list(window.components) + list(window.totals) if window is not None else []
+    add = additions or RunAdditions()
+    config.update(add.config)
+    if add.cpu_estimate is not None:
+        extra_components, config["cpu_estimate"] = cpu_context(
+            add.cpu_estimate, components, config, timeline
+        )
+        components += extra_components
+    reasons = [*reasons, *add.unstable_reasons]
+    warnings = [*warnings, *add.warnings]
+    artifacts = sorted({*artifacts, *add.artifacts})
     return RunRecord(
         run_id=spec.run_id,
         kind=spec.kind,

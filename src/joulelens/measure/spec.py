@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 from joulelens.errors import InputError
 from joulelens.measure.artifacts import write_run_artifacts
 from joulelens.measure.attribution import DEFAULT_PREFILL_WEIGHT
+from joulelens.measure.cpu_share import CpuEstimate
 from joulelens.measure.steady import MAX_STATIONARY_DRIFT
 from joulelens.measure.validate import MIN_STEADY_STATE_S
 from joulelens.records.schema import (
@@ -112,6 +113,19 @@ class MeasureOptions:
         out["boundary"] = None if self.boundary is None else self.boundary.value
         out.pop("origin_s")
         return out
+
+
+@dataclass(frozen=True)
+class RunAdditions:
+    """What the harness adds to the record beside the measurement, handed to the compile
+    step so that the record is built once: the engine's notes and description, what the
+    server log shows, the files kept with the run, and what the CPU estimate covered."""
+
+    warnings: Sequence[str] = ()
+    unstable_reasons: Sequence[str] = ()  # e.g. a crash in the server log
+    artifacts: Sequence[str] = ()  # files written beside the compiled ones (server.log)
+    config: Mapping[str, Any] = field(default_factory=dict)  # after the measurement's entries
+    cpu_estimate: CpuEstimate | None = None
 
 
 class CompiledRun(NamedTuple):

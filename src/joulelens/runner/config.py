@@ -1,20 +1,42 @@
-"""What one measured run is: engine, model, task, knobs and measurement choices."""
+"""What one measured run is: engine, model, task, knobs and measurement choices.
+
+A configuration is built from the option groups of :mod:`joulelens.runner.options` (what
+is measured, the load, the server, the GPUs, the model's parallelism and precision with
+vLLM's launch, in-process engines, diffusion, the meters) and is one of four variants,
+discriminated by ``engine``: :class:`VllmRunConfig`, :class:`EndpointRunConfig`,
+:class:`TransformersRunConfig`, :class:`DiffusersRunConfig`. Each variant carries its
+engine's rules and acts on the groups ``ENGINE_GROUPS`` lists for it.
+
+Every variant accepts every group, in one flat layout: a sweep grid's ``base`` applies to
+all engines alike, and the stored form (``model_dump``) and the run id are those of the
+one flat model this replaced. ``RunConfig.model_validate(data)`` and
+``RunConfig(**fields)`` pick the variant from ``engine``.
+"""
 
 from __future__ import annotations
 
 import base64
+import json
 import os
-from pathlib import Path
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal, Self, cast
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from joulelens.errors import InputError
 from joulelens.records import stable_run_id
-from joulelens.redact import redact, strip_userinfo
+from joulelens.redact import strip_userinfo
+from joulelens.runner.options import (
+    DiffusionOptions,
+    GpuOptions,
+    InProcessOptions,
+    LoadOptions,
+    MeterOptions,
+    ModelOptions,
+    ServerOptions,
+    WorkloadOptions,
+)
 
-EngineName = Literal["vllm", "endpoint", "transformers", "diffusers"]
-DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 # The paper picks N >> B so the steady state spans many batch turnovers; prompts repeat.
 REQUESTS_PER_BATCH_SLOT = 4
 MIN_REQUESTS = 64
@@ -51,78 +73,46 @@ def parse_arrival(text: str) -> tuple[float | None, float]:
     )
 
 
-class RunConfig(BaseModel):
-    """One configuration to measure. Identity fields decide the run id (see :meth:`run_id`)."""
+# The groups are listed last to first: pydantic puts the fields of the last base first.
+class RunConfig(
+    MeterOptions,
+    DiffusionOptions,
+    InProcessOptions,
+    ModelOptions,
+    GpuOptions,
+    ServerOptions,
+    LoadOptions,
+    WorkloadOptions,
+):
+    """One configuration to measure. Identity fields decide the run id (see :meth:`run_id`).
+
+    The base of the four engine variants; constructing or validating it picks the variant.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    engine: EngineName
-    model: str
-    task: str
-    # Caps far beyond any server (vLLM runs a few thousand sequences) that catch a typo.
-    max_num_seqs: int | None = Field(
-        default=None, ge=1, le=1_000_000, description="LLM batch cap B"
-    )
-    batch_size: int | None = Field(default=None, ge=1, le=100_000, description="diffusion batch")
-    num_gpus: int = Field(default=1, ge=0, le=4096)
-    num_requests: int | None = Field(default=None, ge=1, le=100_000_000)
-    arrival: str = "saturation"
-    max_concurrency: int | None = Field(default=None, ge=1)
-    max_tokens: int | None = Field(default=None, ge=1, description="lower the task's output cap")
-    prompts: str | None = None  # None/"builtin", "public", or a JSONL/Parquet file
-    extra_body: dict[str, Any] = Field(default_factory=dict)  # merged into every request
-    # Generate to the output cap, past EOS (vLLM's ignore_eos): fixed-length runs that match
-    # ``vllm bench serve --ignore-eos``. Off by default, as in the paper.
-    ignore_eos: bool = False
-    seed: int = 0
-
-    # Server engines.
-    endpoint: str | None = None  # stored without user info (that becomes Basic auth, unstored)
-    # The endpoint's API key is read from this environment variable and sent as a Bearer
-    # token; only the variable's name is part of the config, never the key.
-    api_key_env: str = Field(default=DEFAULT_API_KEY_ENV, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    served_model: str | None = None  # the name the server knows the model by
-    # GPU label: for endpoint runs whose GPUs joulelens can't see; on a Ray cluster also
-    # where the run goes (nodes of that model, custom resource gpu_model:LABEL).
-    gpu_model: str | None = None
-    # The GPUs serving an endpoint, as nvidia-smi shows them (index or UUID): metered by UUID.
-    gpu_ids: list[str] = Field(default_factory=list)
-    tensor_parallel: int | None = None
-    data_parallel: int = 1
-    expert_parallel: bool = False
-    dtype: str | None = None
-    quantization: str | None = None
-    max_model_len: int | None = None
-    vllm_args: list[str] = Field(default_factory=list)
-    vllm_config: Path | None = None
-    # What starts vLLM (see engines.vllm_server.launch_command); None: $JOULELENS_VLLM_COMMAND
-    # or ``vllm``. How the server is launched, not what is measured: not in the identity.
-    vllm_command: str | None = None
-
-    # In-process engines.
-    device: str = "auto"
-    cpu_threads: int | None = None
-    batching: Literal["auto", "continuous", "static"] = "auto"  # transformers engine
-
-    # Diffusion.
-    num_batches: int = Field(default=3, ge=1)
-    warmup_batches: int = Field(default=1, ge=0)
-    inference_steps: int | None = None
-    height: int | None = None
-    width: int | None = None
-    num_frames: int | None = None
-
-    # Measurement.
-    gpus: bool = True  # read NVIDIA GPUs (off for CPU-only runs)
-    # A run using GPUs whose energy cannot be read: fail it, or record GPU energy as null.
-    missing_gpu_energy: Literal["fail", "null"] = "fail"
-    cpu_estimate: Literal["auto", "system", "process", "off"] = "auto"
-    watts_per_core: float = Field(default=10.0, gt=0)
-    idle_baseline_s: float = Field(default=5.0, ge=0, description="0 turns the baseline off")
-    sample_period_s: float = Field(default=0.1, gt=0)
-    min_steady_state_s: float = Field(default=20.0, ge=0)
+    served: ClassVar[bool] = False  # the engine is a server (started or attached to)
+    in_process: ClassVar[bool] = False  # the engine runs in this process
 
     _url_auth: tuple[str, str] | None = PrivateAttr(default=None)
+
+    def __new__(cls, *args: Any, **data: Any) -> RunConfig:
+        variant = _VARIANTS.get(data.get("engine")) if cls is RunConfig else None
+        return super().__new__(variant or cls)
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
+        engine = obj.get("engine") if isinstance(obj, Mapping) else getattr(obj, "engine", None)
+        variant = _VARIANTS.get(engine) if cls is RunConfig else None
+        if variant is None:  # a variant, or an unknown engine (the base reports it as before)
+            return super().model_validate(obj, **kwargs)
+        return cast(Self, variant.model_validate(obj, **kwargs))
+
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
+        if cls is not RunConfig:
+            return super().model_validate_json(json_data, **kwargs)
+        return cls.model_validate(json.loads(json_data), **kwargs)
 
     @model_validator(mode="after")
     def _check(self) -> RunConfig:
@@ -132,31 +122,34 @@ class RunConfig(BaseModel):
             if user is not None or password is not None:
                 self.endpoint = clean
                 self._url_auth = (user or "", password or "")
-        if self.engine == "endpoint" and not self.endpoint:
-            raise InputError("the endpoint engine needs --endpoint URL", field="endpoint")
-        if self.gpu_ids and self.engine != "endpoint":
+        self._check_engine()
+        return self
+
+    def _check_engine(self) -> None:
+        """The engine's own rules (variants)."""
+
+    def _no_gpu_ids(self) -> None:
+        if self.gpu_ids:
             raise InputError(
                 "--gpu names the GPUs serving an endpoint; vllm uses the GPUs visible under "
                 "CUDA_VISIBLE_DEVICES, in-process engines the --device they run on",
                 field="gpu_ids",
             )
-        if self.ignore_eos and self.engine not in ("vllm", "endpoint"):
+
+    def _no_ignore_eos(self) -> None:
+        if self.ignore_eos:
             raise InputError(
                 "--ignore-eos needs a server engine (vllm or endpoint)", field="ignore_eos"
             )
-        if self.engine == "diffusers":
-            if self.batch_size is None:
-                self.batch_size = self.max_num_seqs or 1
-        elif self.max_num_seqs is None:
+
+    def _needs_max_num_seqs(self) -> None:
+        if self.max_num_seqs is None:
             raise InputError(
                 "an LLM run needs --max-num-seqs (the batch cap B)", field="max_num_seqs"
             )
-        return self
 
-    @field_serializer("vllm_command")
-    def _redacted_command(self, value: str | None) -> str | None:
-        """A container command line may carry a token (-e HF_TOKEN=...): never recorded."""
-        return None if value is None else redact(value)
+    def _server_api_key(self) -> str | None:
+        return None
 
     def auth_headers(self) -> dict[str, str]:
         """HTTP headers for the server: credentials from the endpoint URL (Basic), else the
@@ -165,13 +158,12 @@ class RunConfig(BaseModel):
         if self._url_auth is not None:
             token = base64.b64encode(":".join(self._url_auth).encode()).decode()
             return {"Authorization": f"Basic {token}"}
-        key = _flag_value(self.vllm_args, "--api-key") if self.engine == "vllm" else None
-        key = key or os.environ.get(self.api_key_env)
+        key = self._server_api_key() or os.environ.get(self.api_key_env)
         return {"Authorization": f"Bearer {key}"} if key else {}
 
     @property
     def is_diffusion(self) -> bool:
-        return self.engine == "diffusers"
+        return False
 
     @property
     def batch(self) -> int:
@@ -224,3 +216,71 @@ class RunConfig(BaseModel):
 
     def run_id(self) -> str:
         return stable_run_id("jl", self.identity())
+
+
+class VllmRunConfig(RunConfig):
+    """``vllm serve`` started for the run, on the GPUs visible under CUDA_VISIBLE_DEVICES."""
+
+    engine: Literal["vllm"] = "vllm"
+    served: ClassVar[bool] = True
+
+    def _check_engine(self) -> None:
+        self._no_gpu_ids()
+        self._needs_max_num_seqs()
+
+    def _server_api_key(self) -> str | None:
+        return _flag_value(self.vllm_args, "--api-key")
+
+
+class EndpointRunConfig(RunConfig):
+    """A running OpenAI-compatible server at ``endpoint``; its GPUs named with ``gpu_ids``."""
+
+    engine: Literal["endpoint"] = "endpoint"
+    served: ClassVar[bool] = True
+
+    def _check_engine(self) -> None:
+        if not self.endpoint:
+            raise InputError("the endpoint engine needs --endpoint URL", field="endpoint")
+        self._needs_max_num_seqs()
+
+
+class TransformersRunConfig(RunConfig):
+    """An LLM loaded in this process with Hugging Face transformers."""
+
+    engine: Literal["transformers"] = "transformers"
+    in_process: ClassVar[bool] = True
+
+    def _check_engine(self) -> None:
+        self._no_gpu_ids()
+        self._no_ignore_eos()
+        self._needs_max_num_seqs()
+
+
+class DiffusersRunConfig(RunConfig):
+    """A diffusion pipeline loaded in this process; ``batch_size`` defaults to
+    ``max_num_seqs``, else 1."""
+
+    engine: Literal["diffusers"] = "diffusers"
+    in_process: ClassVar[bool] = True
+
+    def _check_engine(self) -> None:
+        self._no_gpu_ids()
+        self._no_ignore_eos()
+        if self.batch_size is None:
+            self.batch_size = self.max_num_seqs or 1
+
+    @property
+    def is_diffusion(self) -> bool:
+        return True
+
+
+_VARIANTS: dict[Any, type[RunConfig]] = {
+    "vllm": VllmRunConfig,
+    "endpoint": EndpointRunConfig,
+    "transformers": TransformersRunConfig,
+    "diffusers": DiffusersRunConfig,
+}
+AnyRunConfig = Annotated[
+    VllmRunConfig | EndpointRunConfig | TransformersRunConfig | DiffusersRunConfig,
+    Field(discriminator="engine"),
+]

@@ -8,48 +8,46 @@ bad input) is recorded as a failed run with its reason, then re-raised or return
 from __future__ import annotations
 
 import dataclasses
-import platform
 import shutil
 import tempfile
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from joulelens import __version__
 from joulelens.core.idle import IdlePower
 from joulelens.core.series import is_power_series
-from joulelens.errors import EngineError, JoulelensError
-from joulelens.meters import MeterSet, TimelineSampler, measure_idle_power
-from joulelens.records import (
-    EnergyBoundary,
-    EnergyMethod,
-    Provenance,
-    RunKind,
-    RunRecord,
-    RunStatus,
-    SourceKind,
+from joulelens.errors import JoulelensError
+from joulelens.measure import (
+    CompiledRun,
+    EnergyReadings,
+    MeasureOptions,
+    RunSpec,
+    compile_diffusion_run,
+    compile_llm_run,
+    readings_from_meters,
 )
-from joulelens.runner.config import RunConfig, parse_arrival
-from joulelens.runner.cpu_scope import inference_pids, open_meters, with_cpu_context
+from joulelens.measure.spec import RunAdditions
+from joulelens.measure.validate import crash_reasons
+from joulelens.meters import MeterSet, TimelineSampler, measure_idle_power
+from joulelens.records import EnergyBoundary, RunRecord
+from joulelens.runner.config import RunConfig
+from joulelens.runner.cpu_scope import cpu_estimate, open_meters
 from joulelens.runner.gpus import RunGpus
+from joulelens.runner.protocol import (
+    SERVER_LOG,
+    Contribution,
+    EngineOutput,
+    EngineSetup,
+    LlmOutput,
+    RunContext,
+    RunObserver,
+)
+from joulelens.runner.provenance import failed_record
+from joulelens.runner.registry import engine_factory
 from joulelens.store import Store
-from joulelens.tasks import get_task
-
-SERVER_LOG = "server.log"
-
-
-class RunObserver(Protocol):
-    """Progress display hooks; observers never sit inside the measurement."""
-
-    def phase(self, text: str) -> None: ...
-
-    def progress(
-        self, done: int, total: int, output_tokens: int, power_w: float | None
-    ) -> None: ...
+from joulelens.tasks import Task, get_task
 
 
 class _Silent:
@@ -60,24 +58,17 @@ class _Silent:
         pass
 
 
-@dataclass
-class _Context:
-    config: RunConfig
-    meters: MeterSet
-    sampler: TimelineSampler
-    observer: RunObserver
-
-    def power_w(self) -> float | None:
-        """Latest summed power over the sampled devices (for the progress display only)."""
-        timeline = self.sampler.timeline
-        total, seen = 0.0, False
-        for name in timeline.series_names:
-            if is_power_series(name):
-                _, values = timeline.series(name)
-                if len(values):
-                    total += values[-1]
-                    seen = True
-        return total if seen else None
+def _power_w(sampler: TimelineSampler) -> float | None:
+    """Latest summed power over the sampled devices (for the progress display only)."""
+    timeline = sampler.timeline
+    total, seen = 0.0, False
+    for name in timeline.series_names:
+        if is_power_series(name):
+            _, values = timeline.series(name)
+            if len(values):
+                total += values[-1]
+                seen = True
+    return total if seen else None
 
 
 def run_one(
@@ -99,13 +90,14 @@ def run_one(
         store.put(record, write_artifacts=writer)
         return record
     except KeyboardInterrupt:
-        failed = failed_record(config, "interrupted (Ctrl-C) before the run finished", started_at)
-        store.put(_with_logs(failed, log_dir), write_artifacts=_copy_logs(log_dir))
+        reason = "interrupted (Ctrl-C) before the run finished"
+        failed = failed_record(config, reason, started_at, artifacts=_log_names(log_dir))
+        store.put(failed, write_artifacts=_copy_logs(log_dir))
         raise
     except Exception as exc:
         reason = str(exc) if isinstance(exc, JoulelensError) else f"{type(exc).__name__}: {exc}"
-        failed = failed_record(config, reason, started_at)
-        store.put(_with_logs(failed, log_dir), write_artifacts=_copy_logs(log_dir))
+        failed = failed_record(config, reason, started_at, artifacts=_log_names(log_dir))
+        store.put(failed, write_artifacts=_copy_logs(log_dir))
         raise
     finally:
         shutil.rmtree(log_dir, ignore_errors=True)
@@ -119,16 +111,15 @@ def _measure(
     log_dir: Path,
     started_at: datetime,
 ) -> tuple[RunRecord, Callable[[Path], Any]]:
-    from joulelens.measure import readings_from_meters
-
     with ExitStack() as stack:
         gpus = stack.enter_context(RunGpus(config))  # servers: which GPUs to hand over
         obs.phase("starting engine")
-        engine = stack.enter_context(_engine(config, store, log_dir, gpus.server_env()))
+        setup = EngineSetup(store, log_dir, gpus.server_env())
+        engine = stack.enter_context(engine_factory(config.engine)(config, setup))
         meters = stack.enter_context(
             open_meters(
                 config,
-                *inference_pids(config, engine),
+                *engine.inference_pids(),
                 gpus=gpus.resolve(engine) if config.gpus else False,
                 gpu_backend=gpus.backend,
             )
@@ -139,54 +130,74 @@ def _measure(
                 meters, config.idle_baseline_s, enabled=config.idle_baseline_s > 0
             )
         sampler = TimelineSampler(meters, period_s=config.sample_period_s)
-        ctx = _Context(config, meters, sampler, obs)
         obs.phase("measuring")
         sampler.start()
         try:
-            events, server_metrics = engine.drive(ctx)
+            output = engine.drive(RunContext(config, obs, lambda: _power_w(sampler)))
         finally:
             timeline = sampler.stop()
         notes = [*gpus.notes, *meters.notes]
         readings = readings_from_meters(meters, timeline, notes=dict.fromkeys(notes))
         if gpus.pinned:  # a GPU run reports GPU energy (or null with why), never the CPU's
             readings = dataclasses.replace(readings, pinned_boundary=EnergyBoundary.GPU)
-        spec = _spec(config, engine.record_fields(), engine.provenance(), started_at, meters, gpus)
-        compiled = engine.compile(events, readings, spec, server_metrics, idle, config)
-        compiled = compiled._replace(
-            record=with_cpu_context(compiled.record, compiled.timeline, meters)
-        )
+        contribution = engine.contribution()
+        spec = _spec(config, contribution, started_at, meters, gpus)
+        estimate = cpu_estimate(meters)
+    # The engine is closed now, so a server's log is complete.
+    additions = RunAdditions(
+        warnings=contribution.warnings,
+        unstable_reasons=_log_crashes(log_dir),
+        artifacts=_log_names(log_dir),
+        config=contribution.config,
+        cpu_estimate=estimate,
+    )
+    compiled = _compile(config, output, readings, spec, idle, additions)
 
     def write(staging: Path) -> list[str]:
         names = list(compiled.write_artifacts(staging))
         names += _copy_logs(log_dir)(staging)
         return names
 
-    record = compiled.record.model_copy(
-        update={"artifacts": sorted(set(compiled.record.artifacts + _log_names(log_dir)))}
+    return compiled.record, write
+
+
+def _compile(
+    config: RunConfig,
+    output: EngineOutput,
+    readings: EnergyReadings,
+    spec: RunSpec,
+    idle: IdlePower,
+    additions: RunAdditions,
+) -> CompiledRun:
+    """The run's one compile step: events and readings, plus what the harness adds."""
+    options = MeasureOptions(
+        min_steady_state_s=config.min_steady_state_s, fixed_output_length=config.ignore_eos
     )
-    return _with_log_crashes(record, log_dir), write
+    if isinstance(output, LlmOutput):
+        return compile_llm_run(
+            output.traces,
+            readings,
+            spec=spec,
+            server_metrics=output.server_metrics,
+            idle=idle,
+            options=options,
+            additions=additions,
+        )
+    return compile_diffusion_run(
+        output.batches, readings, spec=spec, idle=idle, options=options, additions=additions
+    )
 
 
-def _with_log_crashes(record: RunRecord, log_dir: Path) -> RunRecord:
+def _log_crashes(log_dir: Path) -> list[str]:
     """The harness's crash check on the server log: a crash string makes the run unstable."""
-    from joulelens.measure.validate import crash_reasons
-
     path = log_dir / SERVER_LOG
     if not path.is_file():
-        return record
-    found = crash_reasons(path.read_text(errors="replace"), SERVER_LOG)
-    if not found:
-        return record
-    reasons = [*record.unstable_reasons, *found]
-    return record.model_copy(update={"stable": False, "unstable_reasons": reasons})
-
-
-def _with_logs(record: RunRecord, log_dir: Path) -> RunRecord:
-    """A failed run lists the server log it keeps (the store redacts it)."""
-    return record.model_copy(update={"artifacts": _log_names(log_dir)})
+        return []
+    return crash_reasons(path.read_text(errors="replace"), SERVER_LOG)
 
 
 def _log_names(log_dir: Path) -> list[str]:
+    """The server log, when there is one: kept with the run (the store redacts it)."""
     return [SERVER_LOG] if (log_dir / SERVER_LOG).is_file() else []
 
 
@@ -206,7 +217,7 @@ def _gpu_label(config: RunConfig, meters: MeterSet, used: int) -> str | None:
     models = sorted({str(name) for m in meters if (name := getattr(m, "model", None))})
     if models:
         return _short_gpu_name(models[0])
-    in_process_on_cpu = config.engine in ("transformers", "diffusers") and used == 0
+    in_process_on_cpu = config.in_process and used == 0
     return "cpu" if config.num_gpus == 0 or not config.gpus or in_process_on_cpu else None
 
 
@@ -220,24 +231,20 @@ def _short_gpu_name(nvml_name: str) -> str:
 
 def _spec(
     config: RunConfig,
-    model_fields: dict[str, Any],
-    provenance: Provenance,
+    contribution: Contribution,
     started_at: datetime,
     meters: MeterSet,
     gpus: RunGpus,
-) -> Any:
-    from joulelens.measure import RunSpec
-
+) -> RunSpec:
     task = get_task(config.task)
     fields: dict[str, Any] = {
-        k: v for k, v in model_fields.items() if k not in ("model_id",) and v is not None
+        k: v for k, v in contribution.fields.items() if k != "model_id" and v is not None
     }
     used = len(gpus.selection.devices) if gpus.selection is not None else config.num_gpus
-    in_process = config.engine in ("transformers", "diffusers")
     fields.update(
         gpu_model=_gpu_label(config, meters, used),
         # In-process engines: the GPUs the model is on, whatever --num-gpus said.
-        num_gpus=used if in_process and config.gpus else config.num_gpus,
+        num_gpus=used if config.in_process and config.gpus else config.num_gpus,
         arrival=config.arrival,
         started_at=started_at,
         finished_at=datetime.now(UTC),
@@ -252,9 +259,9 @@ def _spec(
         )
     return RunSpec(
         run_id=config.run_id(),
-        model_id=model_fields.get("model_id") or config.model,
+        model_id=contribution.fields.get("model_id") or config.model,
         task=config.task,
-        provenance=provenance,
+        provenance=contribution.provenance,
         kind=task.kind,
         max_num_seqs=None if config.is_diffusion else config.max_num_seqs,
         num_requests=None if config.is_diffusion else config.requests,
@@ -264,140 +271,6 @@ def _spec(
     )
 
 
-def _output_cap(config: RunConfig, task: Any) -> int | None:
+def _output_cap(config: RunConfig, task: Task) -> int | None:
     caps = [c for c in (config.max_tokens, task.output_cap_tokens) if c is not None]
     return min(caps) if caps else None
-
-
-def failed_record(config: RunConfig, reason: str, started_at: datetime | None = None) -> RunRecord:
-    """The record of a configuration that failed (or never got to run) for ``reason``."""
-    try:
-        kind = get_task(config.task).kind
-    except JoulelensError:
-        kind = RunKind.DIFFUSION if config.is_diffusion else RunKind.LLM
-    return RunRecord(
-        run_id=config.run_id(),
-        kind=kind,
-        task=config.task,
-        status=RunStatus.FAILED,
-        failure_reason=reason,
-        model_id=config.model,
-        num_gpus=config.num_gpus,
-        gpu_model=config.gpu_model,
-        max_num_seqs=None if config.is_diffusion else config.max_num_seqs,
-        batch_size=config.batch_size if config.is_diffusion else None,
-        num_requests=None if config.is_diffusion else config.requests,
-        arrival=config.arrival,
-        energy_boundary=EnergyBoundary.GPU if config.gpus else EnergyBoundary.CPU,
-        energy_method=EnergyMethod.COUNTER if config.gpus else EnergyMethod.ESTIMATED,
-        provenance=provenance_for(config.engine, None),
-        started_at=started_at,  # None: it never started
-        finished_at=datetime.now(UTC),
-        config={"run": config.model_dump(mode="json")},
-    )
-
-
-def provenance_for(engine: str, version: str | None, random_weights: bool = False) -> Provenance:
-    return Provenance(
-        source=SourceKind.JOULELENS,
-        engine=engine,
-        engine_version=version,
-        joulelens_version=__version__,
-        host=platform.node() or None,
-        random_weights=random_weights,
-    )
-
-
-# -- engines -------------------------------------------------------------------------------
-
-
-class _Engine(Protocol):
-    def drive(self, ctx: _Context) -> tuple[Any, Any]: ...
-
-    def record_fields(self) -> dict[str, Any]: ...
-
-    def provenance(self) -> Provenance: ...
-
-    def compile(
-        self, events: Any, readings: Any, spec: Any, server: Any, idle: Any, config: RunConfig
-    ) -> Any: ...
-
-
-def measure_options(config: RunConfig) -> Any:
-    from joulelens.measure import MeasureOptions
-
-    return MeasureOptions(
-        min_steady_state_s=config.min_steady_state_s, fixed_output_length=config.ignore_eos
-    )
-
-
-@contextmanager
-def _engine(
-    config: RunConfig, store: Store, log_dir: Path, server_env: dict[str, str] | None = None
-) -> Iterator[_Engine]:
-    if config.engine in ("vllm", "endpoint"):
-        from joulelens.runner.served import served_engine
-
-        with served_engine(config, log_dir, env=server_env) as served:
-            yield served
-    elif config.engine == "transformers":
-        from joulelens.runner.inprocess import TransformersRun
-
-        with TransformersRun(config, store) as run:
-            yield run
-    elif config.engine == "diffusers":
-        from joulelens.runner.inprocess import DiffusersRun
-
-        with DiffusersRun(config) as run:
-            yield run
-    else:  # pragma: no cover - pydantic restricts the values
-        raise EngineError(f"unknown engine {config.engine!r}")
-
-
-def poll_progress(
-    read: Callable[[], tuple[int, int, int]],
-    ctx: _Context,
-    stop: threading.Event,
-    period_s: float = 0.5,
-) -> threading.Thread:
-    """A thread that reports (done, total, tokens) to the observer until ``stop`` is set."""
-
-    def loop() -> None:
-        while not stop.wait(period_s):
-            done, total, tokens = read()
-            ctx.observer.progress(done, total, tokens, ctx.power_w())
-
-    thread = threading.Thread(target=loop, name="joulelens-progress", daemon=True)
-    thread.start()
-    return thread
-
-
-def arrival_config(config: RunConfig) -> Any:
-    from joulelens.workloads import ArrivalConfig
-
-    rate, cv = parse_arrival(config.arrival)
-    return ArrivalConfig(rate_per_s=rate, cv=cv, seed=config.seed)
-
-
-def llm_requests(config: RunConfig, fim_format: Any = None) -> Sequence[Any]:
-    """The run's requests, made as they are read (memory independent of N); the user's
-    extra fields win over the task's sampling defaults."""
-    task = get_task(config.task)
-    items = task.load_prompts(config.prompts, seed=config.seed)
-    return task.build_requests(
-        items,
-        config.requests,
-        max_tokens=config.max_tokens,
-        fim_format=fim_format,
-        seed=config.seed,
-        extra_body={**config.extra_body, **({"ignore_eos": True} if config.ignore_eos else {})},
-    )
-
-
-def cuda_available() -> bool:
-    """Whether torch sees a CUDA device (False when torch is not installed)."""
-    try:
-        import torch
-    except ImportError:
-        return False
-    return bool(torch.cuda.is_available())

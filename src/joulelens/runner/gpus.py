@@ -38,7 +38,7 @@ ALLOW_FLAG = "--allow-missing-gpu-energy"
 
 
 class _PlacedEngine(Protocol):
-    def gpu_uuids(self) -> list[tuple[int, str]]: ...
+    def placed_gpus(self) -> list[tuple[int, str]]: ...
 
 
 class RunGpus:
@@ -59,7 +59,7 @@ class RunGpus:
         if not config.gpus:
             self.selection = no_gpus("GPU reading turned off (--no-gpus)")
             return self
-        if config.engine not in ("vllm", "endpoint"):
+        if not config.served:
             return self  # in-process: known once the engine has placed the model
         if config.num_gpus == 0:
             self.selection = no_gpus("the server uses no GPU (--num-gpus 0)")
@@ -102,11 +102,11 @@ class RunGpus:
         return {**self.environ, ENV_VAR: ",".join(self.selection.uuids)}
 
     # -- after the engine --------------------------------------------------------------------
-    def resolve(self, engine: Any) -> GpuSelection:
+    def resolve(self, engine: _PlacedEngine) -> GpuSelection:
         """The final selection: for in-process engines, the devices the model is on."""
         if self.selection is not None:
             return self.selection
-        placed: list[tuple[int, str]] = list(engine.gpu_uuids())
+        placed: list[tuple[int, str]] = list(engine.placed_gpus())
         if not placed:
             self.selection = no_gpus("the model runs on the CPU: no GPU is used")
             self._note_unused_gpus()
@@ -126,11 +126,7 @@ class RunGpus:
             return False
         if selection.devices:
             return True
-        return (
-            self.config.gpus
-            and self.config.engine in ("vllm", "endpoint")
-            and (self.config.num_gpus > 0)
-        )
+        return self.config.gpus and self.config.served and (self.config.num_gpus > 0)
 
     def fields(self, meters: MeterSet) -> dict[str, Any]:
         """What the record says about the GPUs: ``config["gpus"]`` and the GPU count used."""
@@ -200,3 +196,12 @@ class RunGpus:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def cuda_available() -> bool:
+    """Whether torch sees a CUDA device (False when torch is not installed)."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())

@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
-from joulelens.core.events import BatchTrace, RequestTrace
+from joulelens.core.events import BatchTrace
 from joulelens.engines.protocol import ProgressUpdate
-from joulelens.records import Provenance
 from joulelens.runner.config import RunConfig
-from joulelens.runner.execute import llm_requests, measure_options, provenance_for
-from joulelens.store import Store
+from joulelens.runner.protocol import (
+    Contribution,
+    DiffusionOutput,
+    EngineSetup,
+    LlmOutput,
+    RunContext,
+)
+from joulelens.runner.provenance import provenance_for
+from joulelens.runner.requests import llm_requests
+from joulelens.tasks import fim_format_for_vocab, get_task
 
 
 class TransformersRun:
-    def __init__(self, config: RunConfig, store: Store):
+    """The model loaded in this process; ``__enter__`` loads it, ``__exit__`` frees it."""
+
+    def __init__(self, config: RunConfig, setup: EngineSetup):
+        # Imported here, not at the top: torch and transformers are the engines extra.
         from joulelens.engines.models import parse_model
         from joulelens.engines.transformers_engine import TransformersEngine
-        from joulelens.tasks import get_task
 
         self.config = config
         task = get_task(config.task)
@@ -25,7 +35,8 @@ class TransformersRun:
         if parse_model(config.model).random_weights:
             from joulelens.engines.arch import reference_model_for
 
-            lengths = task.output_lengths(store, reference_model_for(config.model, config.task))
+            reference = reference_model_for(config.model, config.task)
+            lengths = task.output_lengths(setup.store, reference)
         self.engine = TransformersEngine(
             config.model,
             device=config.device,
@@ -40,62 +51,42 @@ class TransformersRun:
         self.engine.load()
         return self
 
-    def gpu_uuids(self) -> list[tuple[int, str]]:
-        return self.engine.gpu_uuids()
-
     def __exit__(self, *exc: object) -> None:
         self.engine.close()
 
-    def drive(self, ctx: Any) -> tuple[list[RequestTrace], None]:
-        from joulelens.tasks import fim_format_for_vocab
+    def inference_pids(self) -> tuple[list[int], str | None]:
+        return [os.getpid()], None
 
+    def placed_gpus(self) -> list[tuple[int, str]]:
+        return self.engine.gpu_uuids()
+
+    def drive(self, ctx: RunContext) -> LlmOutput:
         fim = None
         if self.config.task == "sourcegraph-fim":
             fim = fim_format_for_vocab(self.engine.loaded.tokenizer.get_vocab())
         requests = llm_requests(self.config, fim_format=fim)
 
         def report(update: ProgressUpdate) -> None:
-            ctx.observer.progress(
-                update.requests_done, update.requests_total, update.output_tokens, ctx.power_w()
-            )
+            ctx.progress(update.requests_done, update.requests_total, update.output_tokens)
 
-        traces = self.engine.run(requests, self.config.batch, on_progress=report)
-        return traces, None
+        return LlmOutput(self.engine.run(requests, self.config.batch, on_progress=report))
 
-    def record_fields(self) -> dict[str, Any]:
-        return self.engine.record_fields()
-
-    def provenance(self) -> Provenance:
+    def contribution(self) -> Contribution:
         info = self.engine.describe()
-        return provenance_for(
-            "transformers", info.get("engine_version"), bool(info.get("random_weights"))
+        return Contribution(
+            provenance=provenance_for(
+                "transformers", info.get("engine_version"), bool(info.get("random_weights"))
+            ),
+            fields=self.engine.record_fields(),
+            warnings=list(info.get("warnings") or []),
+            config={"engine": info},
         )
-
-    def compile(
-        self, events: Any, readings: Any, spec: Any, server: Any, idle: Any, config: RunConfig
-    ) -> Any:
-        from joulelens.measure import compile_llm_run
-
-        run = compile_llm_run(
-            events,
-            readings,
-            spec=spec,
-            server_metrics=None,
-            idle=idle,
-            options=measure_options(config),
-        )
-        engine = self.engine.describe()
-        record = run.record.model_copy(
-            update={
-                "config": {**run.record.config, "engine": engine},
-                "warnings": run.record.warnings + list(engine.get("warnings") or []),
-            }
-        )
-        return run._replace(record=record)
 
 
 class DiffusersRun:
-    def __init__(self, config: RunConfig):
+    """The pipeline loaded in this process; ``__enter__`` loads it, ``__exit__`` frees it."""
+
+    def __init__(self, config: RunConfig, setup: EngineSetup):
         from joulelens.engines.diffusers_engine import DiffusersEngine
 
         self.config = config
@@ -111,15 +102,16 @@ class DiffusersRun:
         self.engine.load()
         return self
 
-    def gpu_uuids(self) -> list[tuple[int, str]]:
-        return self.engine.gpu_uuids()
-
     def __exit__(self, *exc: object) -> None:
         self.engine.close()
 
-    def drive(self, ctx: Any) -> tuple[list[BatchTrace], None]:
-        from joulelens.tasks import get_task
+    def inference_pids(self) -> tuple[list[int], str | None]:
+        return [os.getpid()], None
 
+    def placed_gpus(self) -> list[tuple[int, str]]:
+        return self.engine.gpu_uuids()
+
+    def drive(self, ctx: RunContext) -> DiffusionOutput:
         cfg = self.config
         task = get_task(cfg.task)
         items = task.load_prompts(cfg.prompts, seed=cfg.seed)
@@ -132,7 +124,7 @@ class DiffusersRun:
         def on_batch(trace: BatchTrace) -> None:
             with lock:
                 done[0] += 1
-            ctx.observer.progress(done[0], total, 0, ctx.power_w())
+            ctx.progress(done[0], total, 0)
 
         traces = self.engine.run_batches(
             prompts,
@@ -145,24 +137,14 @@ class DiffusersRun:
             num_frames=cfg.num_frames,
             on_batch=on_batch,
         )
-        return traces, None
+        return DiffusionOutput(traces)
 
-    def record_fields(self) -> dict[str, Any]:
-        return self.engine.record_fields()
-
-    def provenance(self) -> Provenance:
-        info = self.engine.describe()
-        return provenance_for("diffusers", info.get("engine_version"), self.engine.random_weights)
-
-    def compile(
-        self, events: Any, readings: Any, spec: Any, server: Any, idle: Any, config: RunConfig
-    ) -> Any:
-        from joulelens.measure import compile_diffusion_run
-
-        run = compile_diffusion_run(
-            events, readings, spec=spec, idle=idle, options=measure_options(config)
+    def contribution(self) -> Contribution:
+        info: dict[str, Any] = self.engine.describe()
+        return Contribution(
+            provenance=provenance_for(
+                "diffusers", info.get("engine_version"), self.engine.random_weights
+            ),
+            fields=self.engine.record_fields(),
+            config={"engine": info},
         )
-        record = run.record.model_copy(
-            update={"config": {**run.record.config, "engine": self.engine.describe()}}
-        )
-        return run._replace(record=record)

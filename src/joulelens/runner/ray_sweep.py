@@ -15,7 +15,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from joulelens.records import RunRecord
-from joulelens.runner.execute import RunObserver, failed_record
+from joulelens.runner.protocol import RunObserver
+from joulelens.runner.provenance import failed_record
 from joulelens.runner.ray_cluster import (
     Node,
     alive_nodes,

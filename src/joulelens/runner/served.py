@@ -5,21 +5,25 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
 
 from joulelens.core.events import RequestTrace
 from joulelens.engines.vllm_server import VllmConfig, VllmServer, launch_command
 from joulelens.errors import EngineError
-from joulelens.records import Provenance
+from joulelens.measure.adapters import server_metrics_from_scraper
 from joulelens.runner.config import RunConfig
-from joulelens.runner.execute import (
-    SERVER_LOG,
-    arrival_config,
-    llm_requests,
-    measure_options,
-    poll_progress,
-    provenance_for,
+from joulelens.runner.cpu_scope import endpoint_pids
+from joulelens.runner.progress import poll_progress
+from joulelens.runner.protocol import Contribution, EngineSetup, LlmOutput, RunContext
+from joulelens.runner.provenance import provenance_for
+from joulelens.runner.requests import arrival_config, llm_requests
+from joulelens.workloads import (
+    ClientCpu,
+    Endpoint,
+    LoadConfig,
+    LoadInterrupted,
+    LoadProgress,
+    LoadRun,
+    MetricsScraper,
 )
 
 # Above this share of the run spent waiting for a CPU, the client's timestamps are late.
@@ -27,15 +31,18 @@ MAX_CLIENT_CPU_WAIT_FRACTION = 0.2
 
 
 @contextmanager
-def served_engine(
-    config: RunConfig, log_dir: Path, env: dict[str, str] | None = None
-) -> Iterator[ServedRun]:
-    """``env``: the server's environment (the GPUs it is handed, by UUID); default ours."""
-    if config.engine == "endpoint":
-        assert config.endpoint is not None
-        _require_reachable(config.endpoint)
-        yield ServedRun(config, config.endpoint, None)
-        return
+def endpoint_engine(config: RunConfig, setup: EngineSetup) -> Iterator[ServedRun]:
+    """A server somebody else runs: checked reachable, then driven as it is."""
+    assert config.endpoint is not None
+    _require_reachable(config.endpoint)
+    yield ServedRun(config, config.endpoint, None)
+
+
+@contextmanager
+def vllm_engine(config: RunConfig, setup: EngineSetup) -> Iterator[ServedRun]:
+    """``vllm serve`` started for the run, in ``setup.server_env`` (the GPUs it is handed,
+    by UUID; default ours), logging to ``setup.server_log``; stopped at the end."""
+    env = dict(setup.server_env) if setup.server_env is not None else None
     vllm = VllmConfig(
         model=config.model,
         max_num_seqs=config.batch,
@@ -49,31 +56,31 @@ def served_engine(
         extra_args=list(config.vllm_args),
         command=launch_command(config.vllm_command),
     )
-    with VllmServer(vllm, log_dir / SERVER_LOG, env=env) as server:
+    with VllmServer(vllm, setup.server_log, env=env) as server:
         yield ServedRun(config, server.base_url, server)
 
 
 class ServedRun:
-    def __init__(self, config: RunConfig, base_url: str, server: VllmServer | None):
-        from joulelens.workloads import Endpoint
+    """The run on a server: the load generator drives it, the scraper reads its gauges."""
 
+    def __init__(self, config: RunConfig, base_url: str, server: VllmServer | None):
         self.config = config
         self.base_url = base_url
         self.server = server
         self.server_url = Endpoint.parse(base_url).server_url
         self.version: str | None = None
-        self.client_cpu: Any = None
+        self.client_cpu: ClientCpu | None = None
+        self.traces: list[RequestTrace] = []
 
-    def drive(self, ctx: Any) -> tuple[list[RequestTrace], Any]:
-        from joulelens.measure import server_metrics_from_scraper
-        from joulelens.workloads import (
-            LoadConfig,
-            LoadInterrupted,
-            LoadProgress,
-            LoadRun,
-            MetricsScraper,
-        )
+    def inference_pids(self) -> tuple[list[int], str | None]:
+        if self.server is not None and self.server.process is not None:
+            return [self.server.process.pid], None
+        return endpoint_pids(self.base_url)
 
+    def placed_gpus(self) -> list[tuple[int, str]]:
+        return []  # chosen before the server starts (runner.gpus)
+
+    def drive(self, ctx: RunContext) -> LlmOutput:
         requests = llm_requests(self.config)
         headers = self.config.auth_headers()
         load = LoadConfig(
@@ -99,9 +106,10 @@ class ServedRun:
                 stop.set()
                 poller.join()
         self.client_cpu = load_run.cpu
+        self.traces = traces
         self._check_server_alive(traces)
         server = server_metrics_from_scraper(scraper) if scraper.available else None
-        return traces, server
+        return LlmOutput(traces, server)
 
     def _check_server_alive(self, traces: list[RequestTrace]) -> None:
         """A server that died mid-run fails the run (its partial numbers would mislead)."""
@@ -118,34 +126,19 @@ class ServedRun:
                 f"of {len(traces)} requests failed (first error: {failed[0].error})"
             )
 
-    def record_fields(self) -> dict[str, Any]:
-        precision = self.config.quantization or self.config.dtype
-        return {"model_id": self.config.model, "weight_precision": precision}
-
-    def provenance(self) -> Provenance:
-        """The engine's version as the server reports it (vLLM's GET /version)."""
+    def contribution(self) -> Contribution:
+        """The engine's version as the server reports it (vLLM's GET /version), the weight
+        precision asked for, and notes on how far the client's timestamps can be trusted."""
         version = self.version or server_version(self.server_url, self.config.auth_headers())
-        return provenance_for("vllm" if self.server is not None else "openai-compatible", version)
-
-    def compile(
-        self, events: Any, readings: Any, spec: Any, server: Any, idle: Any, config: RunConfig
-    ) -> Any:
-        from joulelens.measure import compile_llm_run
-
-        compiled = compile_llm_run(
-            events,
-            readings,
-            spec=spec,
-            server_metrics=server,
-            idle=idle,
-            options=measure_options(config),
+        engine = "vllm" if self.server is not None else "openai-compatible"
+        return Contribution(
+            provenance=provenance_for(engine, version),
+            fields={
+                "model_id": self.config.model,
+                "weight_precision": self.config.quantization or self.config.dtype,
+            },
+            warnings=self._client_warnings(self.traces),
         )
-        notes = self._client_warnings(events)
-        if not notes:
-            return compiled
-        record = compiled.record
-        warnings = list(dict.fromkeys([*record.warnings, *notes]))
-        return compiled._replace(record=record.model_copy(update={"warnings": warnings}))
 
     def _client_warnings(self, traces: list[RequestTrace]) -> list[str]:
         notes = []
@@ -170,8 +163,6 @@ class ServedRun:
 def _require_reachable(base_url: str, timeout_s: float = 10.0) -> None:
     """Fail at once, before any request is prepared, when nothing listens at the endpoint."""
     import socket
-
-    from joulelens.workloads import Endpoint
 
     endpoint = Endpoint.parse(base_url)
     try:

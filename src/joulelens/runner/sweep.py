@@ -19,9 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from joulelens.core.idle import IdlePower
 from joulelens.errors import InputError
+from joulelens.measure import apply_cascade
 from joulelens.records import RunRecord, RunStatus
 from joulelens.runner.config import RunConfig
-from joulelens.runner.execute import RunObserver, failed_record, run_one
+from joulelens.runner.execute import run_one
+from joulelens.runner.protocol import RunObserver
+from joulelens.runner.provenance import failed_record
 from joulelens.store import Store
 
 UNREACHABLE_BATCH_MARK = "low batch utilization"  # the reason the 85% rule leaves
@@ -271,8 +274,6 @@ def _reached(record: RunRecord) -> bool:
 
 def _cascade(store: Store, run_ids: Sequence[str]) -> None:
     """Re-judge the group together: an unstable batch makes every larger one unstable."""
-    from joulelens.measure import apply_cascade
-
     records = [store.get(i) for i in run_ids if store.has(i)]
     done = [r for r in records if r.status is RunStatus.COMPLETED]
     for before, after in zip(done, apply_cascade(done), strict=True):
