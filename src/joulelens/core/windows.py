@@ -9,11 +9,39 @@ periods may be off by more than 10%; the paper's windows are seconds long for th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from joulelens.core.boundaries import HEADLINE_ORDER
-from joulelens.records.schema import EnergyBoundary, EnergyComponent
+from joulelens.records.schema import EnergyBoundary, EnergyComponent, EnergyMethod
 
 SHORT_WINDOW_PERIODS = 10
+
+
+class NamedSource(Protocol):
+    """What names an energy figure and says how it was obtained: a meter, or the compile
+    step's record of one."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def boundary(self) -> EnergyBoundary: ...
+    @property
+    def method(self) -> EnergyMethod: ...
+    @property
+    def update_period_s(self) -> float: ...
+
+
+def component_of(
+    source: NamedSource, joules: float | None, reason: str | None = None
+) -> EnergyComponent:
+    """``source``'s energy over a window, or null with ``reason``."""
+    return EnergyComponent(
+        name=source.name,
+        joules=joules,
+        boundary=source.boundary,
+        method=source.method,
+        missing_reason=reason,
+    )
 
 
 def unresolvable(duration_s: float, update_period_s: float) -> bool:

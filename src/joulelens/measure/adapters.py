@@ -14,25 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
+from joulelens.core.windows import NamedSource
 from joulelens.measure.energy import EnergyReadings, EnergySource
 from joulelens.measure.series import SampledSeries
 from joulelens.measure.server import KV_CACHE_USAGE, RUNNING, ServerMetrics
-from joulelens.records.schema import EnergyBoundary, EnergyMethod
-
-
-class MeterLike(Protocol):
-    """What this module reads of a :class:`joulelens.meters.Meter`; a meter known to be
-    absent (:class:`joulelens.meters.UnavailableMeter`) also has ``available`` False and a
-    ``reason``."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def boundary(self) -> EnergyBoundary: ...
-    @property
-    def method(self) -> EnergyMethod: ...
-    @property
-    def update_period_s(self) -> float: ...
 
 
 class TimelineLike(Protocol):
@@ -44,7 +29,7 @@ class TimelineLike(Protocol):
 
 
 def readings_from_meters(
-    meters: Iterable[MeterLike], timeline: TimelineLike, *, notes: Iterable[str] = ()
+    meters: Iterable[NamedSource], timeline: TimelineLike, *, notes: Iterable[str] = ()
 ) -> EnergyReadings:
     """Every meter as an :class:`EnergySource`, every timeline series as a series.
 
@@ -54,6 +39,7 @@ def readings_from_meters(
     """
     sources = []
     for meter in meters:
+        # A meter known to be absent (UnavailableMeter) has available False and a reason.
         reason = None if getattr(meter, "available", True) else getattr(meter, "reason", None)
         sources.append(
             EnergySource(

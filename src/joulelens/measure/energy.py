@@ -25,6 +25,7 @@ from joulelens.core.series import energy_series
 from joulelens.core.windows import (
     SHORT_WINDOW_PERIODS,
     WindowEnergy,
+    component_of,
     error_bound_pct,
     is_short,
     unresolvable,
@@ -81,23 +82,14 @@ class EnergyReadings:
 
     def component(self, source: EnergySource, start_s: float, end_s: float) -> EnergyComponent:
         """The energy of one source over [start_s, end_s], null with a reason when unknown."""
-
-        def make(joules: float | None, reason: str | None = None) -> EnergyComponent:
-            return EnergyComponent(
-                name=source.name,
-                joules=joules,
-                boundary=source.boundary,
-                method=source.method,
-                missing_reason=reason,
-            )
-
         if source.missing_reason is not None:
-            return make(None, source.missing_reason)
+            return component_of(source, None, source.missing_reason)
         series = self.cumulative(source.name)
         if series is None or len(series) == 0:
-            return make(None, f"no energy readings of {source.name} were recorded")
+            return component_of(source, None, f"no energy readings of {source.name} were recorded")
         if not series.covers(start_s, end_s):
-            return make(
+            return component_of(
+                source,
                 None,
                 f"energy readings of {source.name} cover {series.span_text()}, "
                 f"not the window {start_s:.3f}..{end_s:.3f} s",
@@ -105,8 +97,10 @@ class EnergyReadings:
         start_j, end_j = series.at(np.array([start_s, end_s]))
         joules = float(end_j - start_j)
         if joules < 0:
-            return make(None, f"energy of {source.name} went backwards by {-joules:.3f} J")
-        return make(joules)
+            return component_of(
+                source, None, f"energy of {source.name} went backwards by {-joules:.3f} J"
+            )
+        return component_of(source, joules)
 
     def resolution_s(self, source: EnergySource) -> float:
         """How finely ``source``'s timeline resolves a window: its update period plus the

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from joulelens.core.clock import now_s
+from joulelens.core.windows import NamedSource
 from joulelens.errors import MeterError
 from joulelens.records.schema import EnergyBoundary, EnergyMethod
 
@@ -44,7 +45,7 @@ class Reading:
 
 
 @runtime_checkable
-class Meter(Protocol):
+class Meter(NamedSource, Protocol):
     """One energy source, read-only.
 
     ``update_period_s`` is how often the source refreshes its value; windows shorter than
@@ -56,14 +57,6 @@ class Meter(Protocol):
     can read state less often.
     """
 
-    @property
-    def name(self) -> str: ...
-    @property
-    def boundary(self) -> EnergyBoundary: ...
-    @property
-    def method(self) -> EnergyMethod: ...
-    @property
-    def update_period_s(self) -> float: ...
     @property
     def offers_power(self) -> bool: ...
 

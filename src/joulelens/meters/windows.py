@@ -14,6 +14,7 @@ from joulelens.core.boundaries import boundary_totals
 from joulelens.core.windows import (
     SHORT_WINDOW_PERIODS,
     WindowEnergy,
+    component_of,
     error_bound_pct,
     is_short,
     unresolvable,
@@ -91,26 +92,17 @@ def close_window(meter: Meter, begin: Reading, name: str = "") -> WindowEnergy:
 
 def window_component(meter: Meter, begin: Reading, end: Reading) -> EnergyComponent:
     """The energy between two readings of one meter, null with a reason when unknowable."""
-
-    def component(joules: float | None, reason: str | None = None) -> EnergyComponent:
-        return EnergyComponent(
-            name=meter.name,
-            joules=joules,
-            boundary=meter.boundary,
-            method=meter.method,
-            missing_reason=reason,
-        )
-
     if begin.energy_j is None or end.energy_j is None:
-        return component(None, end.missing_reason or begin.missing_reason or "no reading")
+        return component_of(meter, None, end.missing_reason or begin.missing_reason or "no reading")
     joules = end.energy_j - begin.energy_j
     if joules < 0:
-        return component(
+        return component_of(
+            meter,
             None,
             f"counter went backwards by {-joules:.3f} J during the window "
             "(device or driver reset?)",
         )
-    return component(joules)
+    return component_of(meter, joules)
 
 
 def short_window_warning(meter_name: str, elapsed_s: float, update_period_s: float) -> str | None:
