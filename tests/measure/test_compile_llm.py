@@ -104,9 +104,9 @@ def test_server_metrics_idle_share_and_stability(compiled: tuple) -> None:
     record = compiled[0]
     assert record.avg_batch_size == pytest.approx(2.0)
     # KV usage scraped at +0, +10, +20, +30 with 0.2, 0.4, 0.6, 0.8, each held until the
-    # next: over [+1.5, +30] the mean is (0.2 x 8.5 + 0.4 x 10 + 0.6 x 10) / 28.5; the
-    # +30 sample holds for no time, so the maximum is 0.6.
-    assert record.avg_kv_cache_usage == pytest.approx(11.7 / 28.5)
+    # next. The +0 sample precedes the window [+1.5, +30] (ramp-up) and is not held into
+    # it: (0.4 x 10 + 0.6 x 10) / 20; the +30 sample holds for no time, so the max is 0.6.
+    assert record.avg_kv_cache_usage == pytest.approx(0.5)
     assert record.max_kv_cache_usage == pytest.approx(0.6)
     # Idle 100 W x 28.5 s / 8550 J = 1/3.
     assert record.idle_power_watts == 100.0
@@ -219,3 +219,15 @@ def test_chunk_spreading_counts_tokens_by_their_spread_times() -> None:
     ).record
     assert record.output_throughput_tokens_per_sec == pytest.approx(2.0)
     assert record.median_itl_ms == pytest.approx(1000.0)
+
+
+def test_a_gauge_sample_from_the_ramp_up_does_not_count() -> None:
+    # Seen in CI: a 1 s scrape taken before the B-th first token (nothing running yet) was
+    # held into a short window and read B=4 as 2.3. A sample before the window start is a
+    # ramp-up sample by the window's definition; the harness averages the samples inside.
+    readings = constant_power_readings(WATTS, BASE_S - 1.0, BASE_S + 42.0)
+    ramp_then_full = [BASE_S + t for t in (0, 10, 20, 30)]
+    server = ServerMetrics(running=SampledSeries.of(ramp_then_full, [0, 2, 2, 2]))
+    record = compile_llm_run(schedule(), readings, spec=llm_spec(2), server_metrics=server).record
+    assert record.avg_batch_size == pytest.approx(2.0)
+    assert record.stable is True, record.unstable_reasons

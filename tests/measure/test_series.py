@@ -38,3 +38,12 @@ def test_bad_series_are_refused() -> None:
         SampledSeries.of([0.0, 1.0], [1.0])
     with pytest.raises(ValueError, match="must not decrease"):
         SampledSeries.of([1.0, 0.0], [1.0, 1.0])
+
+
+def test_inside_step_mean_starts_at_the_first_sample_inside() -> None:
+    s = SampledSeries.of([0.0, 10.0, 20.0], [1.0, 3.0, 5.0])
+    # The 0 s sample is not held into [5, 25]: 3 from +10, 5 from +20.
+    assert s.inside_step_mean(5.0, 25.0) == pytest.approx((3 * 10 + 5 * 5) / 15)
+    assert s.inside_step_max(5.0, 19.0) == 3.0
+    assert s.inside_step_mean(11.0, 19.0) is None
+    assert s.inside_step_max(11.0, 19.0) is None

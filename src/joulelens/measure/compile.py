@@ -231,7 +231,7 @@ def _put_window_metrics(
     scrapes = _samples_inside(running, start_s, end_s)
     batch = None
     if running is not None and scrapes >= MIN_SCRAPES_IN_WINDOW:
-        batch = running.step_mean(start_s, end_s)
+        batch = running.inside_step_mean(start_s, end_s)
     if batch is None:
         batch = client_running_batch(traces, start_s, end_s)
         if server is None:
@@ -257,8 +257,8 @@ def _put_window_metrics(
     )
     kv_scrapes = _samples_inside(kv, start_s, end_s)
     enough = kv is not None and kv_scrapes >= MIN_SCRAPES_IN_WINDOW
-    mean = kv.step_mean(start_s, end_s) if kv is not None and enough else None
-    peak = kv.step_max(start_s, end_s) if kv is not None and enough else None
+    mean = kv.inside_step_mean(start_s, end_s) if kv is not None and enough else None
+    peak = kv.inside_step_max(start_s, end_s) if kv is not None and enough else None
     if kv is not None:
         kv_reason = (
             f"{kv_scrapes} server scrape(s) inside the steady state (need {MIN_SCRAPES_IN_WINDOW})"

@@ -80,6 +80,28 @@ class SampledSeries:
             return float(held[-1])
         return float(np.dot(held, widths) / total)
 
+    def inside_step_mean(self, start_s: float, end_s: float) -> float | None:
+        """:meth:`step_mean` from the first sample inside [start_s, end_s] to ``end_s``.
+
+        For windows whose start means something (a steady state starts when the ramp-up
+        ends): the sample before the start describes the state before it, so it is not
+        held into the window. The ML.ENERGY harness, too, averages the Prometheus
+        snapshots inside the steady state only.
+        """
+        first = self._first_inside_s(start_s, end_s)
+        return None if first is None else self.step_mean(first, end_s)
+
+    def inside_step_max(self, start_s: float, end_s: float) -> float | None:
+        """:meth:`step_max` over the samples inside the window (as above)."""
+        first = self._first_inside_s(start_s, end_s)
+        return None if first is None else self.step_max(first, end_s)
+
+    def _first_inside_s(self, start_s: float, end_s: float) -> float | None:
+        lo = int(np.searchsorted(self.times_s, start_s, side="left"))
+        if lo >= len(self) or self.times_s[lo] > end_s:
+            return None
+        return float(self.times_s[lo])
+
     def step_max(self, start_s: float, end_s: float) -> float | None:
         """Largest value in force during [start_s, end_s) (step semantics, as above; a
         sample taken exactly at ``end_s`` holds for no time and is left out)."""
