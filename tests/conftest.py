@@ -26,6 +26,9 @@ from joulelens.records import (
 )
 from joulelens.store import STORE_ENV, Store
 
+# vLLM fixtures shared by tests/vllm and tests/watch.
+pytest_plugins = ["vllm_fixtures"]
+
 REPO = Path(__file__).resolve().parents[1]
 # The ML.ENERGY Leaderboard v3 snapshot (index.json, tasks/, models/): wherever
 # $JOULELENS_MLENERGY_DATA points, else ../shared/data/... beside the clone.

@@ -13,14 +13,15 @@ import httpx
 import psutil
 import pytest
 import yaml
-from vllm_helpers import MEASURE_FIELDS, SERVER_FIELDS, vllm_processes
 
 from joulelens.records import RunStatus
 from joulelens.runner.sweep import SweepGrid, run_sweep
 from joulelens.store import STORE_ENV, Store
+from vllm_helpers import MEASURE_FIELDS, SERVER_FIELDS, vllm_processes
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 BATCHES = [1, 4, 16]
+CLIENT_SIDE_BATCH = "average batch from client-side counts"
 
 
 def _wait_measuring(cli: subprocess.Popen[bytes], deadline_s: float) -> None:
@@ -108,13 +109,21 @@ def test_sweep_over_max_num_seqs_interrupted_then_resumed(
     assert all(done[b].status is RunStatus.COMPLETED for b in BATCHES)
     batch = [done[b].avg_batch_size for b in BATCHES]
     throughput = [done[b].output_throughput_tokens_per_sec for b in BATCHES]
-    # The running batch tracks B: vLLM's gauge, else the client-side count, which reads low
-    # when the client is starved of CPU (first tokens seen late) ... vLLM's scheduler reports
-    # its running count after removing a finished request, so at B=1 the gauge reads 0 from
-    # a request's last step until the next one's prefill step has run: about a fifth of the
-    # time or more on these two shared cores (0.79 seen in CI).
-    assert 0.4 <= batch[0] <= 1.0, batch  # 0.56 seen with the suite alone
-    assert 2.0 <= batch[1] <= 4.05 and 6.0 <= batch[2] <= 16.05, batch
+    # The running batch tracks B: vLLM's gauge. vLLM's scheduler reports its running count
+    # after removing a finished request, so at B=1 the gauge reads 0 from a request's last
+    # step until the next one's prefill step has run: about a fifth of the time or more on
+    # these two shared cores (0.79 seen in CI, 0.56 with the suite alone).
+    bounds = {1: (0.4, 1.0), 4: (2.0, 4.05), 16: (6.0, 16.05)}
+    for b in BATCHES:
+        record = done[b]
+        if any(w.startswith(CLIENT_SIDE_BATCH) for w in record.warnings):
+            # The scraper was starved of CPU (a fresh-clone run saw 1 scrape in 13 s at B=1):
+            # the record says so, and the client-side count, which misses requests that
+            # arrived whole in one late read, is at most B.
+            assert 0 < (record.avg_batch_size or 0) <= b, (b, record.warnings)
+        else:
+            low, high = bounds[b]
+            assert low <= (record.avg_batch_size or 0) <= high, (b, batch)
     assert batch[0] < batch[1] < batch[2]
     # ... and batching buys throughput.
     assert throughput[0] < throughput[1] < throughput[2], throughput

@@ -1,9 +1,9 @@
 """Fixtures of the exporter tests: servers to watch and a real Prometheus server.
 
-``served`` is the server under watch. Today it is the fast SSE test server
-(tests/sse_server.py, vLLM's metric names); a real vLLM server (CPU build, started by
-``scripts/setup-vllm``'s venv) plugs in as one more parameter that builds the same
-:class:`~watch_helpers.Served` with plain chat requests and the served model name.
+``served`` is the server under watch: the fast SSE test server (tests/sse_server.py, vLLM's
+metric names), and real vLLM (its CPU build from ``scripts/setup-vllm``, serving the tiny
+model; skipped with the reason where it is not installed). Each test gets its own server,
+since tests make it vanish.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from watch_helpers import PrometheusServer, Served
 
 from joulelens.workloads import LoadRequest
 from sse_server import ServerOptions, SSEServer
+from vllm_helpers import tiny_vllm_server
 
 
 def _sse_requests(n: int) -> list[LoadRequest]:
@@ -25,15 +26,25 @@ def _sse_requests(n: int) -> list[LoadRequest]:
     return [LoadRequest.chat("hello", max_tokens=40, extra_body={"sse_test": test})] * n
 
 
-@pytest.fixture(params=["sse"])
-def served(request: pytest.FixtureRequest) -> Iterator[Served]:
-    """The server the exporter watches (see the module docstring for adding real vLLM)."""
-    assert request.param == "sse"
-    server = SSEServer(ServerOptions(max_running=16, kv_capacity=32)).start()
-    try:
-        yield Served(server.url, None, _sse_requests, server.stop)
-    finally:
-        server.stop()
+def _vllm_requests(n: int) -> list[LoadRequest]:
+    # Plain chat: the tiny random model streams until EOS or the cap.
+    return [LoadRequest.chat("Tell me about the sea.", max_tokens=64)] * n
+
+
+@pytest.fixture(params=["sse", pytest.param("vllm", marks=[pytest.mark.vllm, pytest.mark.slow])])
+def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
+    """The server the exporter watches (see the module docstring)."""
+    if request.param == "sse":
+        server = SSEServer(ServerOptions(max_running=16, kv_capacity=32)).start()
+        try:
+            yield Served(server.url, None, _sse_requests, server.stop)
+        finally:
+            server.stop()
+        return
+    command = request.getfixturevalue("vllm_command")
+    model = request.getfixturevalue("tiny_model")
+    with tiny_vllm_server(command, model, tmp_path / "vllm.log") as vllm:
+        yield Served(vllm.base_url, str(model), _vllm_requests, vllm.stop)
 
 
 @pytest.fixture
