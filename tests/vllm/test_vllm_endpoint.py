@@ -9,7 +9,6 @@ import httpx
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from vllm_helpers import MAX_NUM_SEQS, run_config
 
 from joulelens.core.clock import now_s
 from joulelens.engines.vllm_server import VllmServer
@@ -17,6 +16,7 @@ from joulelens.records import RunStatus
 from joulelens.runner import run_one
 from joulelens.store import Store
 from joulelens.workloads import LoadConfig, LoadRequest, MetricsScraper, run_load_sync
+from vllm_helpers import MAX_NUM_SEQS, run_config
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import psutil
 import pytest
-from vllm_helpers import run_config, vllm_processes
 
 from joulelens.errors import EngineError
 from joulelens.records import RunStatus
 from joulelens.runner import run_one
 from joulelens.store import STORE_ENV, Store
+from vllm_helpers import run_config, vllm_processes
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
