@@ -136,6 +136,10 @@ class NetnsCluster:
             **FAST_FAILURE,
             "PYTHONPATH": os.pathsep.join(p for p in paths if p),
             "RAY_USAGE_STATS_ENABLED": "0",
+            # The head's client proxy waits this long for the per-client server it starts
+            # (a new Python importing Ray): 30 s by default, which a loaded 2-core machine
+            # overran in a fresh-clone run ("Initialization failure from server").
+            "RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S": "120",
             "HF_HUB_OFFLINE": "1",
             "COLUMNS": "250",
         }
