@@ -59,13 +59,14 @@ def vllm_command_line() -> str:
 
 
 def tiny_vllm_server(command: str, model: Path, log: Path) -> VllmServer:
-    """A real vLLM server (B = MAX_NUM_SEQS) of ``model``, not yet started: ``with`` it."""
+    """A real vLLM server (B = MAX_NUM_SEQS) of ``model``, not yet started: ``with`` it.
+    Started with the same settings as the ``--engine vllm`` runs (SERVER_FIELDS)."""
     config = VllmConfig(
         model=str(model),
         max_num_seqs=MAX_NUM_SEQS,
-        dtype="bfloat16",
-        max_model_len=1024,
-        extra_args=list(SERVER_ARGS),
+        dtype=SERVER_FIELDS["dtype"],
+        max_model_len=SERVER_FIELDS["max_model_len"],
+        extra_args=list(SERVER_FIELDS["vllm_args"]),
         command=launch_command(command),
     )
     return VllmServer(config, log, startup_timeout_s=300, stall_timeout_s=120)
