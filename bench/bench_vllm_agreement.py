@@ -1,19 +1,23 @@
 """joulelens against vLLM's own benchmark, on one real vLLM server (its CPU build).
 
-One server (a tiny random Llama, built here, no hub) serves, in turn and ``--reps`` times:
+Each of ``--reps`` repetitions starts one server (a tiny random Llama, built here, no hub),
+warms it up, and runs against it, in turn:
 
-* ``vllm bench serve`` (openai-chat, the prompts below, ``--ignore-eos``), alone;
+* ``vllm bench serve`` (openai-chat, the prompts below, ``--ignore-eos``, and the task's own
+  sampling parameters: the same work for the server), alone;
 * ``joulelens run --engine endpoint`` with the same prompts, output cap and concurrency;
 * ``vllm bench serve`` again while joulelens's sampler and ``/metrics`` scraper run beside
   it (no joulelens client): what the measurement itself costs the server.
 
-Then the shared server is stopped and ``joulelens run --engine vllm`` starts its own with the
-same settings. Printed: medians over the reps of median TTFT, median ITL, median TPOT and
-output throughput, their ratios to ``vllm bench serve``'s, the CPU seconds of each client,
-and the server's throughput with and without the measurement beside it.
+Then that server is stopped and ``joulelens run --engine vllm`` starts its own with the same
+settings, so every repetition compares runs made minutes apart. Printed: medians over the
+reps of median TTFT, median ITL, median TPOT and output throughput, their ratios to
+``vllm bench serve``'s (of the medians, and the range of the per-repetition ratios), each
+client's CPU seconds and CPU wait during the load, and the server's throughput with and
+without the measurement beside it.
 
     bash scripts/setup-vllm
-    python bench/bench_vllm_agreement.py                  # --max-concurrency 8, ~4 min
+    python bench/bench_vllm_agreement.py                  # --max-concurrency 8, ~7 min
     python bench/bench_vllm_agreement.py --concurrency 0  # saturation (all at t=0)
 
 ``--vllm-command`` (or ``$JOULELENS_VLLM_COMMAND``) says what starts vLLM; the default is
@@ -23,6 +27,7 @@ and the server's throughput with and without the measurement beside it.
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import resource
@@ -30,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +52,7 @@ from joulelens.engines.vllm_server import (  # noqa: E402
 )
 from joulelens.meters import TimelineSampler, detect_meters  # noqa: E402
 from joulelens.runner import RunConfig, run_one  # noqa: E402
+from joulelens.runner.requests import llm_requests  # noqa: E402
 from joulelens.store import Store  # noqa: E402
 from joulelens.tasks import get_task  # noqa: E402
 from joulelens.workloads import MetricsScraper  # noqa: E402
@@ -53,6 +60,8 @@ from joulelens.workloads import MetricsScraper  # noqa: E402
 SERVER_ARGS = ["--enforce-eager", "--kv-cache-memory-bytes", str(512 * 1024 * 1024)]
 METRICS = ("median_ttft_ms", "median_itl_ms", "median_tpot_ms", "output_throughput")
 BY_READ = "median_itl_ms_by_read"
+# The task's sampling fields that vllm bench serve can send too (it sends no others).
+BENCH_SAMPLING = ("temperature", "top_p", "top_k", "min_p")
 
 
 def _cpu_s(who: int) -> float:
@@ -72,6 +81,58 @@ def _group_cpu_s(pgid: int) -> float:
     return total
 
 
+def _threads_schedstat(pid: int) -> dict[str, tuple[float, float]]:
+    """(seconds on a CPU, seconds waiting for one) of each thread of ``pid``."""
+    out = {}
+    for path in glob.glob(f"/proc/{pid}/task/[0-9]*/schedstat"):
+        try:
+            with open(path) as f:
+                run_ns, wait_ns, _ = f.read().split()
+        except (OSError, ValueError):
+            continue
+        out[path] = (int(run_ns) / 1e9, int(wait_ns) / 1e9)
+    return out
+
+
+def run_watched(
+    cmd: list[str], period_s: float = 0.2
+) -> tuple[int, list[tuple[float, float, float]]]:
+    """Run ``cmd``; (exit code, [(time, CPU s, CPU-wait s) so far]) of all its threads, polled
+    so that its start-up (imports) can be left out of what its load costs."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seen: dict[str, tuple[float, float]] = {}
+    marks = []
+    while proc.poll() is None:
+        seen.update(_threads_schedstat(proc.pid))
+        run_s = sum(r for r, _ in seen.values())
+        marks.append((time.monotonic(), run_s, sum(w for _, w in seen.values())))
+        time.sleep(period_s)
+    _, err = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd[0]} failed:\n{err[-3000:]}")
+    return proc.returncode, marks
+
+
+def _last(marks: list[tuple[float, float, float]], seconds: float) -> tuple[float, float]:
+    """CPU s and CPU-wait fraction over the last ``seconds`` of ``marks``."""
+    end = marks[-1]
+    start = next((m for m in marks if m[0] >= end[0] - seconds), marks[0])
+    return end[1] - start[1], (end[2] - start[2]) / seconds if seconds > 0 else 0.0
+
+
+def sampling_args(config: RunConfig) -> list[str]:
+    """The task's sampling parameters as vllm bench serve options (the same server work)."""
+    body = dict(next(iter(llm_requests(config))).extra_body)
+    body.pop("ignore_eos", None)
+    args = []
+    for name in BENCH_SAMPLING:
+        if name in body:
+            args += [f"--{name.replace('_', '-')}", str(body.pop(name))]
+    if body:
+        raise SystemExit(f"vllm bench serve cannot send the task's {sorted(body)}")
+    return args
+
+
 def write_prompts(path: Path, count: int, output_len: int) -> None:
     """The built-in chat prompts, in vLLM bench's custom format (joulelens reads it too)."""
     items = get_task("lm-arena-chat").load_prompts(None, seed=0)
@@ -83,7 +144,7 @@ def write_prompts(path: Path, count: int, output_len: int) -> None:
 
 def vllm_bench(
     vllm_bin: str, server: VllmServer, model: str, prompts: Path, args: Any, out: Path
-) -> dict[str, float]:
+) -> dict[str, Any]:
     cmd = [vllm_bin, "bench", "serve", "--backend", "openai-chat"]
     cmd += ["--endpoint", "/v1/chat/completions", "--base-url", server.base_url]
     cmd += ["--model", model, "--dataset-name", "custom", "--dataset-path", str(prompts)]
@@ -92,16 +153,13 @@ def vllm_bench(
     if args.concurrency:
         cmd += ["--max-concurrency", str(args.concurrency)]
     cmd += ["--save-result", "--save-detailed", "--result-dir", str(out.parent)]
-    cmd += ["--result-filename", out.name]
+    cmd += ["--result-filename", out.name, *args.sampling]
     server0 = _group_cpu_s(server.process.pid)  # type: ignore[union-attr]
-    cpu0 = _cpu_s(resource.RUSAGE_CHILDREN)
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    if done.returncode != 0:
-        raise SystemExit(f"vllm bench serve failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    _, marks = run_watched(cmd)
     result = json.loads(out.read_text())
-    row = {name: float(result[name]) for name in METRICS}
-    row["client_cpu_s"] = _cpu_s(resource.RUSAGE_CHILDREN) - cpu0 - args.startup_cpu_s
-    row["startup_cpu_s"] = args.startup_cpu_s
+    row: dict[str, Any] = {name: float(result[name]) for name in METRICS}
+    row["client_cpu_s"], row["client_wait"] = _last(marks, float(result["duration"]))
+    row["client_total_cpu_s"] = marks[-1][1]  # with its start-up
     row["server_cpu_s"] = _group_cpu_s(server.process.pid) - server0  # type: ignore[union-attr]
     row["duration_s"] = float(result["duration"])
     row["median_itl_ms_by_read"] = _itl_by_read(result.get("itls") or [])
@@ -144,12 +202,22 @@ def joulelens_run(config: RunConfig, store: Store, server: VllmServer | None) ->
         "output_throughput": _whole_run_throughput(store, record),
         "client_cpu_s": _cpu_s(resource.RUSAGE_SELF) - self0,
         "scraper_cpu_s": _cpu_s(resource.RUSAGE_CHILDREN) - children0,
+        "client_wait": _client_wait(record.warnings),
         "engine_version": record.provenance.engine_version,
         "warnings": record.warnings,
     }
     if server is not None:
         row["server_cpu_s"] = _group_cpu_s(server.process.pid) - server0  # type: ignore[union-attr]
     return row
+
+
+def _client_wait(warnings: list[str]) -> float | None:
+    """The load generator's CPU-wait share, as the record's warning states it (None: below
+    the warning's threshold)."""
+    for warning in warnings:
+        if warning.startswith("the load generator waited"):
+            return float(warning.split("(", 1)[1].split("%", 1)[0]) / 100
+    return None
 
 
 def _whole_run_throughput(store: Store, record: Any) -> float:
@@ -162,7 +230,7 @@ def _whole_run_throughput(store: Store, record: Any) -> float:
 
 def bench_beside_measurement(
     vllm_bin: str, server: VllmServer, model: str, prompts: Path, args: Any, out: Path
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """vllm bench serve while joulelens's sampler and scraper run (what they cost)."""
     self0, children0 = _cpu_s(resource.RUSAGE_SELF), _cpu_s(resource.RUSAGE_CHILDREN)
     with detect_meters(gpus=False, cpu_estimate="auto") as meters:
@@ -175,7 +243,7 @@ def bench_beside_measurement(
                 sampler.stop()
     # Children CPU now includes vllm bench's (counted in row) and the scraper's.
     row["sampler_cpu_s"] = _cpu_s(resource.RUSAGE_SELF) - self0
-    bench_cpu_s = row["client_cpu_s"] + args.startup_cpu_s
+    bench_cpu_s = row["client_total_cpu_s"]
     row["scraper_cpu_s"] = _cpu_s(resource.RUSAGE_CHILDREN) - children0 - bench_cpu_s
     return row
 
@@ -231,16 +299,14 @@ def main() -> None:
             extra_args=SERVER_ARGS,
             command=prefix,
         )
-        rows: dict[str, list[dict[str, Any]]] = {"bench": [], "endpoint": [], "beside": []}
-        with VllmServer(config, tmp / "server.log", startup_timeout_s=300) as server:
-            # Its start-up CPU (imports), from a one-prompt run, is not the measurement's.
-            args.startup_cpu_s = 0.0
-            one = argparse.Namespace(**{**vars(args), "num_prompts": 1, "concurrency": 1})
-            args.startup_cpu_s = vllm_bench(
-                vllm_bin, server, model, prompts, one, tmp / "one.json"
-            )["client_cpu_s"]
-            vllm_bench(vllm_bin, server, model, prompts, args, tmp / "warmup.json")
-            for rep in range(args.reps):
+        args.sampling = sampling_args(
+            RunConfig.model_validate({**common, "engine": "endpoint", "endpoint": "http://x"})
+        )
+        rows: dict[str, list[dict[str, Any]]] = {k: [] for k in ("bench", "endpoint", "beside")}
+        rows["vllm"] = []
+        for rep in range(args.reps):
+            with VllmServer(config, tmp / f"server{rep}.log", startup_timeout_s=300) as server:
+                vllm_bench(vllm_bin, server, model, prompts, args, tmp / "warmup.json")
                 rows["bench"].append(
                     vllm_bench(vllm_bin, server, model, prompts, args, tmp / f"b{rep}.json")
                 )
@@ -253,23 +319,28 @@ def main() -> None:
                         vllm_bin, server, model, prompts, args, tmp / f"c{rep}.json"
                     )
                 )
-                print(f"rep {rep + 1}/{args.reps} done", flush=True)
-        rows["vllm"] = []
-        for rep in range(args.reps):
             started = RunConfig.model_validate(
                 {**common, **server_fields, "engine": "vllm", "vllm_command": command, "seed": rep}
             )
             rows["vllm"].append(joulelens_run(started, store, None))
+            print(f"rep {rep + 1}/{args.reps} done", flush=True)
     report(rows, args)
+
+
+COLUMNS = {
+    "median_ttft_ms": "TTFT ms",
+    "median_itl_ms": "ITL ms",
+    "median_tpot_ms": "TPOT ms",
+    "output_throughput": "tok/s",
+}
 
 
 def report(rows: dict[str, list[dict[str, Any]]], args: Any) -> None:
     mode = f"--max-concurrency {args.concurrency}" if args.concurrency else "saturation"
-    print(f"\n{args.num_prompts} prompts x {args.output_len} tokens (--ignore-eos), {mode}, ")
-    print(f"B = {args.max_num_seqs}, medians of {args.reps} reps (joulelens --engine vllm: ")
-    print(f"{len(rows['vllm'])}); ratios are joulelens / vllm bench serve\n")
-    header = f"{'':34}" + "".join(f"{m.replace('median_', ''):>17}" for m in METRICS)
-    print(header)
+    print(f"\n{args.num_prompts} prompts x {args.output_len} tokens (--ignore-eos), {mode},")
+    print(f"B = {args.max_num_seqs}, sampling {' '.join(args.sampling) or 'server defaults'};")
+    print(f"medians of {args.reps} reps; ratios are joulelens / vllm bench serve\n")
+    print(f"{'':34}" + "".join(f"{COLUMNS[m]:>11}" for m in METRICS))
     base = {m: _median(rows["bench"], m) for m in METRICS}
     for label, key in (
         ("vllm bench serve", "bench"),
@@ -278,14 +349,24 @@ def report(rows: dict[str, list[dict[str, Any]]], args: Any) -> None:
         ("vllm bench beside the sampler", "beside"),
     ):
         values = {m: _median(rows[key], m) for m in METRICS}
-        cells = "".join(f"{_fmt(values[m]):>17}" for m in METRICS)
-        print(f"{label:34}{cells}")
+        print(f"{label:34}" + "".join(f"{_fmt(values[m]):>11}" for m in METRICS))
         if key in ("endpoint", "vllm"):
-            ratios = "".join(f"{_ratio(values[m], base[m]):>17}" for m in METRICS)
+            ratios = "".join(f"{_ratio(values[m], base[m]):>11}" for m in METRICS)
             print(f"{'  ratio':34}{ratios}")
+    by_read = _median(rows["bench"], BY_READ)
+    print(f"\nvllm bench serve's median ITL with its messages grouped by read: {_fmt(by_read)} ms")
+    for label, key in (("endpoint", "endpoint"), ("vllm", "vllm")):
+        ratio = _ratio(_median(rows[key], "median_itl_ms"), by_read)
+        pairs = [
+            r["median_itl_ms"] / b[BY_READ]
+            for r, b in zip(rows[key], rows["bench"], strict=False)
+            if r.get("median_itl_ms") and b.get(BY_READ)
+        ]
+        spread = f" (per repetition {min(pairs):.2f}-{max(pairs):.2f})" if pairs else ""
+        print(f"  joulelens --engine {label} / that: {ratio}{spread}")
     cost = {
-        "vllm bench serve start-up CPU s": _median(rows["bench"], "startup_cpu_s"),
-        "vllm bench serve client CPU s (no start-up)": _median(rows["bench"], "client_cpu_s"),
+        "vllm bench serve client CPU s (during load)": _median(rows["bench"], "client_cpu_s"),
+        "vllm bench serve start-up + load CPU s": _median(rows["bench"], "client_total_cpu_s"),
         "joulelens client+sampler CPU s": _median(rows["endpoint"], "client_cpu_s"),
         "joulelens scraper CPU s": _median(rows["endpoint"], "scraper_cpu_s"),
         "sampler CPU s beside vllm bench": _median(rows["beside"], "sampler_cpu_s"),
@@ -293,18 +374,21 @@ def report(rows: dict[str, list[dict[str, Any]]], args: Any) -> None:
         "server CPU s, vllm bench alone": _median(rows["bench"], "server_cpu_s"),
         "server CPU s, joulelens client": _median(rows["endpoint"], "server_cpu_s"),
     }
-    alone = _median(rows["bench"], "output_throughput")
-    beside = _median(rows["beside"], "output_throughput")
-    by_read = _median(rows["bench"], BY_READ)
-    print(f"\nvllm bench serve's median ITL with its messages grouped by read: {_fmt(by_read)} ms")
-    for label, key in (("endpoint", "endpoint"), ("vllm", "vllm")):
-        ratio = _ratio(_median(rows[key], "median_itl_ms"), by_read)
-        print(f"  joulelens --engine {label} / that: {ratio}")
     print("\nmeasurement cost")
     for name, value in cost.items():
         print(f"  {name:44}{_fmt(value):>10}")
+    alone = _median(rows["bench"], "output_throughput")
+    beside = _median(rows["beside"], "output_throughput")
     if alone and beside:
         print(f"  {'server tok/s with sampler+scraper beside':44}{beside / alone - 1:>+10.1%}")
+    print("\nclient's CPU wait during the load, per repetition (- : under 20%, not stated)")
+    for label, key in (
+        ("vllm bench serve", "bench"),
+        ("--engine endpoint", "endpoint"),
+        ("--engine vllm", "vllm"),
+    ):
+        waits = [r.get("client_wait") for r in rows[key]]
+        print(f"  {label:44}" + " ".join("-" if w is None else f"{w:.0%}" for w in waits))
     versions = {r.get("engine_version") for r in rows["endpoint"] + rows["vllm"]}
     print(f"  engine_version in the records: {sorted(map(str, versions))}")
     out = REPO / "bench" / "results" / "vllm_agreement.json"
