@@ -56,6 +56,7 @@ from joulelens.runner.requests import llm_requests  # noqa: E402
 from joulelens.store import Store  # noqa: E402
 from joulelens.tasks import get_task  # noqa: E402
 from joulelens.workloads import MetricsScraper  # noqa: E402
+from joulelens.workloads.loadgen import read_schedstat  # noqa: E402
 
 SERVER_ARGS = ["--enforce-eager", "--kv-cache-memory-bytes", str(512 * 1024 * 1024)]
 METRICS = ("median_ttft_ms", "median_itl_ms", "median_tpot_ms", "output_throughput")
@@ -83,22 +84,13 @@ def _group_cpu_s(pgid: int) -> float:
 
 def _threads_schedstat(pid: int) -> dict[str, tuple[float, float]]:
     """(seconds on a CPU, seconds waiting for one) of each thread of ``pid``."""
-    out = {}
-    for path in glob.glob(f"/proc/{pid}/task/[0-9]*/schedstat"):
-        try:
-            with open(path) as f:
-                run_ns, wait_ns, _ = f.read().split()
-        except (OSError, ValueError):
-            continue
-        out[path] = (int(run_ns) / 1e9, int(wait_ns) / 1e9)
-    return out
+    paths = glob.glob(f"/proc/{pid}/task/[0-9]*/schedstat")
+    return {path: stat for path in paths if (stat := read_schedstat(path)) is not None}
 
 
-def run_watched(
-    cmd: list[str], period_s: float = 0.2
-) -> tuple[int, list[tuple[float, float, float]]]:
-    """Run ``cmd``; (exit code, [(time, CPU s, CPU-wait s) so far]) of all its threads, polled
-    so that its start-up (imports) can be left out of what its load costs."""
+def run_watched(cmd: list[str], period_s: float = 0.2) -> list[tuple[float, float, float]]:
+    """Run ``cmd`` (exit on failure); [(time, CPU s, CPU-wait s) so far] of all its threads,
+    polled so that its start-up (imports) can be left out of what its load costs."""
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seen: dict[str, tuple[float, float]] = {}
     marks = []
@@ -110,7 +102,7 @@ def run_watched(
     _, err = proc.communicate()
     if proc.returncode != 0:
         raise SystemExit(f"{cmd[0]} failed:\n{err[-3000:]}")
-    return proc.returncode, marks
+    return marks
 
 
 def _last(marks: list[tuple[float, float, float]], seconds: float) -> tuple[float, float]:
@@ -155,7 +147,7 @@ def vllm_bench(
     cmd += ["--save-result", "--save-detailed", "--result-dir", str(out.parent)]
     cmd += ["--result-filename", out.name, *args.sampling]
     server0 = _group_cpu_s(server.process.pid)  # type: ignore[union-attr]
-    _, marks = run_watched(cmd)
+    marks = run_watched(cmd)
     result = json.loads(out.read_text())
     row: dict[str, Any] = {name: float(result[name]) for name in METRICS}
     row["client_cpu_s"], row["client_wait"] = _last(marks, float(result["duration"]))

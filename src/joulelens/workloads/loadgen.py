@@ -94,10 +94,11 @@ class ClientCpu:
         return self.wait_s / self.wall_s if self.wall_s > 0 else 0.0
 
 
-def _thread_schedstat() -> tuple[float, float] | None:
-    """(seconds on a CPU, seconds waiting for one) of the calling thread; None if unknown."""
+def read_schedstat(path: str = "/proc/thread-self/schedstat") -> tuple[float, float] | None:
+    """(seconds on a CPU, seconds waiting for one) of a thread (default: the calling one)
+    from the kernel's schedstat file; None if unknown."""
     try:
-        with open("/proc/thread-self/schedstat") as f:
+        with open(path) as f:
             run_ns, wait_ns, _ = f.read().split()
         return int(run_ns) / 1e9, int(wait_ns) / 1e9
     except (OSError, ValueError):
@@ -160,7 +161,7 @@ class LoadRun:
         tasks: list[asyncio.Task[None]] = []
         watchdog = asyncio.create_task(self._watch())
         start_s = now_s()
-        cpu_before = _thread_schedstat()
+        cpu_before = read_schedstat()
         try:
             for index, (request, offset_s) in enumerate(zip(self.requests, offsets, strict=True)):
                 delay_s = start_s + offset_s - now_s()
@@ -178,7 +179,7 @@ class LoadRun:
         finally:
             watchdog.cancel()
             pool.close()
-            cpu_after = _thread_schedstat()
+            cpu_after = read_schedstat()
             if cpu_before is not None and cpu_after is not None:
                 self.cpu = ClientCpu(
                     wall_s=now_s() - start_s,
