@@ -17,7 +17,7 @@ client's CPU seconds and CPU wait during the load, and the server's throughput w
 without the measurement beside it.
 
     bash scripts/setup-vllm
-    python bench/bench_vllm_agreement.py                  # --max-concurrency 8, ~7 min
+    python bench/bench_vllm_agreement.py                  # --max-concurrency 8, ~4 min a rep
     python bench/bench_vllm_agreement.py --concurrency 0  # saturation (all at t=0)
 
 ``--vllm-command`` (or ``$JOULELENS_VLLM_COMMAND``) says what starts vLLM; the default is
