@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from array import array
 from pathlib import Path
 
 import httpx
@@ -11,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from joulelens.core.clock import now_s
+from joulelens.core.events import RequestTrace
 from joulelens.engines.vllm_server import VllmServer
 from joulelens.records import RunStatus
 from joulelens.runner import run_one
@@ -68,17 +70,27 @@ def test_completions_fill_in_the_middle(
 
 
 def test_metrics_names_scraped_and_histograms_windowed(vllm_server: VllmServer) -> None:
-    def load(count: int) -> None:
-        requests = [LoadRequest.chat(f"count to {i}", max_tokens=64) for i in range(count)]
+    # B long requests take every slot first; the short ones sent after them must wait.
+    # With 32 equal 64-token requests the queue could last under 0.4 s, or never form when
+    # a starved client spread its sends over seconds, and the scrapes then saw no queue.
+    long_tokens, short_tokens = 768, 64
+    count = 4 * MAX_NUM_SEQS
+
+    def load(max_tokens: list[int]) -> list[RequestTrace]:
+        requests = [
+            LoadRequest.chat(f"count to {i}", max_tokens=n) for i, n in enumerate(max_tokens)
+        ]
         config = LoadConfig(vllm_server.base_url, extra_body={"ignore_eos": True})
         traces = run_load_sync(requests, config)
         assert all(t.ok for t in traces), [t.error for t in traces if not t.ok][:3]
+        return traces
 
     with MetricsScraper(vllm_server.base_url, interval_s=0.2) as scraper:
-        load(8)  # before the window: must not count in it
+        load([short_tokens] * MAX_NUM_SEQS)  # before the window: must not count in it
         time.sleep(0.5)
         t0 = now_s()
-        load(4 * MAX_NUM_SEQS)  # all at once: B run, the rest wait
+        lengths = [long_tokens] * MAX_NUM_SEQS + [short_tokens] * (count - MAX_NUM_SEQS)
+        traces = load(lengths)  # all at once: B run, the rest wait
         time.sleep(0.5)
         t1 = now_s()
     assert scraper.available, scraper.unavailable_reason
@@ -91,14 +103,28 @@ def test_metrics_names_scraped_and_histograms_windowed(vllm_server: VllmServer) 
         scraper.kv_cache_series(),
     )
     assert running is not None and waiting is not None and kv is not None
-    assert 0 < max(running.values) <= MAX_NUM_SEQS
-    assert max(waiting.values) > 0
-    assert 0 < max(kv.values) <= 1
+    seen = _load_and_scrapes(traces, scraper.scrape_times_s)
+    assert 0 < max(running.values) <= MAX_NUM_SEQS, seen
+    assert max(waiting.values) > 0, seen
+    assert 0 < max(kv.values) <= 1, seen
     e2e = scraper.histogram_window("e2e", t0, t1)
-    assert e2e is not None and e2e.count == 4 * MAX_NUM_SEQS  # the window's requests only
+    assert e2e is not None and e2e.count == count  # the window's requests only
+    # The server's own cumulative account of the queue the gauge sampled: 24 requests
+    # waited behind the long ones (each about 1.7 s here).
+    queued = scraper.histogram_window("queue_time", t0, t1)
+    assert queued is not None and queued.count == count and queued.sum > 1.0, seen
     itl = scraper.histogram_window("itl", t0, t1)
-    # One observation per token update: 63 a request, fewer when vLLM hands a request two
-    # tokens in one update (seen under load); the 8 earlier requests would add 504.
-    gaps = 4 * MAX_NUM_SEQS * 63
+    # One observation per token update: n - 1 a request of n tokens, fewer when vLLM hands
+    # a request two tokens in one update (seen under load); the 8 earlier requests would
+    # add 8 * 63 = 504 above the bound.
+    gaps = sum(n - 1 for n in lengths)
     assert itl is not None and 0.9 * gaps <= itl.count <= gaps
     assert itl.mean is not None and 0 < itl.mean < 1.0
+
+
+def _load_and_scrapes(traces: list[RequestTrace], scrape_times_s: array) -> str:
+    """What a failed gauge assertion needs to be read: when the load ran, when scrapes came."""
+    sent = [t.sent_s for t in traces]
+    finished = [t.finished_s for t in traces if t.finished_s is not None]
+    times = ", ".join(f"{t:.3f}" for t in scrape_times_s)
+    return f"sent {min(sent):.3f}-{max(sent):.3f}, finished by {max(finished):.3f}; scrapes {times}"
