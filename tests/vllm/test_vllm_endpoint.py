@@ -70,9 +70,9 @@ def test_completions_fill_in_the_middle(
 
 
 def test_metrics_names_scraped_and_histograms_windowed(vllm_server: VllmServer) -> None:
-    # B long requests take every slot first; the short ones sent after them must wait.
-    # With 32 equal 64-token requests the queue could last under 0.4 s, or never form when
-    # a starved client spread its sends over seconds, and the scrapes then saw no queue.
+    # 2B long requests first: B take every slot and the rest wait for two rounds of long
+    # ones, about 3.6 s here. With 32 equal 64-token requests the queue could last under
+    # 0.4 s, and a scrape answered by a busy server can take over 1 s: none saw a queue.
     long_tokens, short_tokens = 768, 64
     count = 4 * MAX_NUM_SEQS
 
@@ -89,7 +89,7 @@ def test_metrics_names_scraped_and_histograms_windowed(vllm_server: VllmServer) 
         load([short_tokens] * MAX_NUM_SEQS)  # before the window: must not count in it
         time.sleep(0.5)
         t0 = now_s()
-        lengths = [long_tokens] * MAX_NUM_SEQS + [short_tokens] * (count - MAX_NUM_SEQS)
+        lengths = [long_tokens] * (2 * MAX_NUM_SEQS) + [short_tokens] * (2 * MAX_NUM_SEQS)
         traces = load(lengths)  # all at once: B run, the rest wait
         time.sleep(0.5)
         t1 = now_s()
@@ -103,14 +103,14 @@ def test_metrics_names_scraped_and_histograms_windowed(vllm_server: VllmServer) 
         scraper.kv_cache_series(),
     )
     assert running is not None and waiting is not None and kv is not None
-    seen = _load_and_scrapes(traces, scraper.scrape_times_s)
+    seen = _load_and_scrapes(traces, scraper.scrape_times_s, scraper.errors)
     assert 0 < max(running.values) <= MAX_NUM_SEQS, seen
     assert max(waiting.values) > 0, seen
     assert 0 < max(kv.values) <= 1, seen
     e2e = scraper.histogram_window("e2e", t0, t1)
     assert e2e is not None and e2e.count == count  # the window's requests only
     # The server's own cumulative account of the queue the gauge sampled: 24 requests
-    # waited behind the long ones (each about 1.7 s here).
+    # waited behind the long ones, 8 of them one round and 16 two.
     queued = scraper.histogram_window("queue_time", t0, t1)
     assert queued is not None and queued.count == count and queued.sum > 1.0, seen
     itl = scraper.histogram_window("itl", t0, t1)
@@ -122,9 +122,16 @@ def test_metrics_names_scraped_and_histograms_windowed(vllm_server: VllmServer) 
     assert itl.mean is not None and 0 < itl.mean < 1.0
 
 
-def _load_and_scrapes(traces: list[RequestTrace], scrape_times_s: array) -> str:
-    """What a failed gauge assertion needs to be read: when the load ran, when scrapes came."""
+def _load_and_scrapes(
+    traces: list[RequestTrace], scrape_times_s: array, errors: list[tuple[float, str]]
+) -> str:
+    """What a failed gauge assertion needs to be read: when the load ran, when scrapes came
+    and which failed."""
     sent = [t.sent_s for t in traces]
     finished = [t.finished_s for t in traces if t.finished_s is not None]
     times = ", ".join(f"{t:.3f}" for t in scrape_times_s)
-    return f"sent {min(sent):.3f}-{max(sent):.3f}, finished by {max(finished):.3f}; scrapes {times}"
+    failed = "; ".join(f"{t:.3f}: {e}" for t, e in errors)
+    return (
+        f"sent {min(sent):.3f}-{max(sent):.3f}, finished by {max(finished):.3f}; "
+        f"scrapes {times}; failed scrapes: {failed or 'none'}"
+    )
