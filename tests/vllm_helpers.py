@@ -45,7 +45,7 @@ def vllm_command_line() -> str:
     At the server's normal priority, as users start it. Tried here with ``nice -n 10``:
     the sweep's scraper got more of its scrapes, but vLLM's waiting gauge then stayed 0 for
     32 equal requests sent at once at B=8 (a queue under 0.4 s, which CI missed without
-    nice too; the metrics test now makes one last about 2 s).
+    nice too; the metrics test now makes one last about 3.6 s).
     """
     given = os.environ.get(VLLM_COMMAND_ENV)
     if given:
