@@ -74,7 +74,7 @@ def test_metrics_names_scraped_and_histograms_windowed(vllm_server: VllmServer) 
     # ones, about 3.6 s here. With 32 equal 64-token requests the queue could last under
     # 0.4 s, and a scrape answered by a busy server can take over 1 s: none saw a queue.
     long_tokens, short_tokens = 768, 64
-    count = 4 * MAX_NUM_SEQS
+    lengths = [long_tokens] * (2 * MAX_NUM_SEQS) + [short_tokens] * (2 * MAX_NUM_SEQS)
 
     def load(max_tokens: list[int]) -> list[RequestTrace]:
         requests = [
@@ -89,7 +89,6 @@ def test_metrics_names_scraped_and_histograms_windowed(vllm_server: VllmServer) 
         load([short_tokens] * MAX_NUM_SEQS)  # before the window: must not count in it
         time.sleep(0.5)
         t0 = now_s()
-        lengths = [long_tokens] * (2 * MAX_NUM_SEQS) + [short_tokens] * (2 * MAX_NUM_SEQS)
         traces = load(lengths)  # all at once: B run, the rest wait
         time.sleep(0.5)
         t1 = now_s()
@@ -108,11 +107,11 @@ def test_metrics_names_scraped_and_histograms_windowed(vllm_server: VllmServer) 
     assert max(waiting.values) > 0, seen
     assert 0 < max(kv.values) <= 1, seen
     e2e = scraper.histogram_window("e2e", t0, t1)
-    assert e2e is not None and e2e.count == count  # the window's requests only
+    assert e2e is not None and e2e.count == len(lengths)  # the window's requests only
     # The server's own cumulative account of the queue the gauge sampled: 24 requests
     # waited behind the long ones, 8 of them one round and 16 two.
     queued = scraper.histogram_window("queue_time", t0, t1)
-    assert queued is not None and queued.count == count and queued.sum > 1.0, seen
+    assert queued is not None and queued.count == len(lengths) and queued.sum > 1.0, seen
     itl = scraper.histogram_window("itl", t0, t1)
     # One observation per token update: n - 1 a request of n tokens, fewer when vLLM hands
     # a request two tokens in one update (seen under load); the 8 earlier requests would
